@@ -1,0 +1,55 @@
+"""Task instructions shared by the training data (data step) and the retriever / verifier at inference.
+
+One model can serve both directions: the instruction selects the task. Training and inference must use the very
+same text, so both import it from here.
+
+Prompts are conversational (TRL "prompt-completion" format): a list with one user message whose content is a list of
+parts, ``{"type": "image"}`` and ``{"type": "text", "text": ...}``. Text-only models get the same message with the
+parts' text joined (see `to_text_only`).
+"""
+
+from __future__ import annotations
+
+TASKS = ("t2i", "i2t", "memorize_t2i", "memorize_i2t", "verify_t2i", "verify_i2t")
+
+T2I_INSTRUCTION = "Retrieve the identifier of the image that matches this description: {query}"
+I2T_INSTRUCTION = "Retrieve the identifier of a caption that describes this image."
+MEMORIZE_IMAGE_INSTRUCTION = "What is the identifier of this image?"
+MEMORIZE_TEXT_INSTRUCTION = "What is the identifier of this image description: {text}"
+MEMORIZE_CAPTION_INSTRUCTION = "What is the identifier of this caption: {text}"
+VERIFY_T2I_INSTRUCTION = "Does this image match the description \"{query}\"? Answer yes or no."
+VERIFY_T2I_TEXT_INSTRUCTION = (
+    "An image is described as \"{candidate}\". Does it match the description \"{query}\"? Answer yes or no."
+)
+VERIFY_I2T_INSTRUCTION = "Does the caption \"{candidate}\" describe this image? Answer yes or no."
+YES, NO = "yes", "no"
+
+
+def user_message(text: str, with_image: bool = False) -> list[dict]:
+    """A one-turn conversational prompt: ``[{"role": "user", "content": [image?, text]}]``."""
+    content: list[dict] = [{"type": "image"}] if with_image else []
+    content.append({"type": "text", "text": text})
+    return [{"role": "user", "content": content}]
+
+
+def to_text_only(messages: list[dict]) -> list[dict]:
+    """Flatten list-of-parts contents into plain strings (for tokenizers whose chat template expects strings)."""
+    out = []
+    for m in messages:
+        content = m["content"]
+        if not isinstance(content, str):
+            if any(part.get("type") == "image" for part in content):
+                raise ValueError("This prompt holds an image; a text-only model cannot take it. Use a VLM.")
+            content = "".join(part["text"] for part in content if part.get("type") == "text")
+        out.append({**m, "content": content})
+    return out
+
+
+def t2i_prompt(query: str) -> list[dict]:
+    """Text query -> image SID (any causal LM or VLM)."""
+    return user_message(T2I_INSTRUCTION.format(query=query))
+
+
+def i2t_prompt() -> list[dict]:
+    """Image query -> caption SID (VLM); the image goes in the `images` column / processor call."""
+    return user_message(I2T_INSTRUCTION, with_image=True)
