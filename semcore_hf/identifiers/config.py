@@ -1,0 +1,145 @@
+"""`SIDConfig`: every knob of SID building, saved next to the index as `sid_index_config.json`."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+
+@dataclass
+class SIDConfig:
+    """How a `SIDIndex` is built: embedder, K-Means, c-TF-IDF global IDs, KeyBERT lexical IDs, collisions.
+
+    Stop-word policy (`stop_words="semcore"`, the default): scikit-learn's English stop-word list *minus* the number
+    words ("one" ... "twenty", "hundred", "first", "second", "third", "last", "next", ...) and minus words that
+    discriminate between captions (spatial words such as "behind", "front", "top", "under", "inside"; quantities such
+    as "few", "many", "empty", "full"; content words such as "fire" that the list deletes). With the plain English list
+    "three o'clock" and "four o'clock" would get the same SID. `"english"` is scikit-learn's list, `None` keeps all
+    words, and a list of strings is used as is.
+
+    Args:
+        embedding_model (`str`, defaults to `"sentence-transformers/all-MiniLM-L6-v2"`):
+            Local path or Hub id of a sentence-transformers model. Only loaded when no embedder is injected; a Hub id
+            is downloaded only if it is not cached (and never with `HF_HUB_OFFLINE=1`).
+        num_clusters (`int`, defaults to 32): K of K-Means, i.e. the number of global IDs.
+        global_words (`int`, defaults to 2): m, words per global ID.
+        lexical_phrases (`int`, defaults to 3): n, keyphrases per lexical ID (at most).
+        keyphrase_ngram_range (`tuple[int, int]`, defaults to `(1, 2)`): n-gram lengths of keyphrase candidates.
+        stop_words (`str`, `list[str]` or `None`, defaults to `"semcore"`): see above.
+        dedup_extra_words (`int`, defaults to 0):
+            Semantic de-duplication drops every candidate that contains a word of the target's global ID; this also
+            drops candidates containing one of the cluster's next `dedup_extra_words` top c-TF-IDF words.
+        cluster_words_top_k (`int`, defaults to 10): how many top words per cluster the index keeps.
+        minibatch_threshold (`int`, defaults to 100000): above this many targets `MiniBatchKMeans` is used.
+        kmeans_n_init (`int`, defaults to 3): K-Means restarts.
+        kmeans_max_iter (`int`, defaults to 300): K-Means iterations.
+        minibatch_batch_size (`int`, defaults to 4096): batch size of `MiniBatchKMeans`.
+        batch_size (`int`, defaults to 64): texts per embedding batch (and per `datasets.map` batch).
+        normalize_embeddings (`bool`, defaults to `True`): L2-normalise embeddings before clustering.
+        seed (`int`, defaults to 0): random state of K-Means.
+        resolve_collisions (`bool`, defaults to `False`):
+            Try to separate targets that share a full SID by extending their lexical IDs with their next-best distinct
+            keyphrases (so those lexical IDs can have more than `lexical_phrases` phrases). Targets with identical
+            text can never be separated and stay a collision group.
+        max_extra_phrases (`int`, defaults to 2): at most this many phrases are appended when resolving collisions.
+        device (`str`, *optional*): device of the embedder loaded from `embedding_model`.
+    """
+
+    embedding_model: str = field(
+        default="sentence-transformers/all-MiniLM-L6-v2",
+        metadata={"help": "Local path or Hub id of the sentence-transformers model that embeds one text per target."},
+    )
+    num_clusters: int = field(default=32, metadata={"help": "K, the number of K-Means clusters (global IDs)."})
+    global_words: int = field(default=2, metadata={"help": "m, words per global ID (top c-TF-IDF words)."})
+    lexical_phrases: int = field(default=3, metadata={"help": "n, KeyBERT keyphrases per lexical ID (at most)."})
+    keyphrase_ngram_range: tuple[int, int] = field(
+        default=(1, 2), metadata={"help": "Min and max n-gram length of keyphrase candidates."}
+    )
+    stop_words: str | list[str] | None = field(
+        default="semcore",
+        metadata={
+            "help": "'semcore' (sklearn English minus number, spatial and other discriminative words), 'english', "
+            "None, or an explicit list of words."
+        },
+    )
+    dedup_extra_words: int = field(
+        default=0,
+        metadata={
+            "help": "Also drop keyphrases containing one of the cluster's next N top words (beyond the global ID)."
+        },
+    )
+    cluster_words_top_k: int = field(default=10, metadata={"help": "Top c-TF-IDF words kept per cluster."})
+    minibatch_threshold: int = field(
+        default=100_000, metadata={"help": "Above this many targets, MiniBatchKMeans replaces KMeans."}
+    )
+    kmeans_n_init: int = field(default=3, metadata={"help": "Number of K-Means initialisations."})
+    kmeans_max_iter: int = field(default=300, metadata={"help": "Maximum K-Means iterations."})
+    minibatch_batch_size: int = field(default=4096, metadata={"help": "Batch size of MiniBatchKMeans."})
+    batch_size: int = field(default=64, metadata={"help": "Texts per embedding batch (and per datasets.map batch)."})
+    normalize_embeddings: bool = field(default=True, metadata={"help": "L2-normalise embeddings before K-Means."})
+    seed: int = field(default=0, metadata={"help": "Random seed of K-Means (building is deterministic given it)."})
+    resolve_collisions: bool = field(
+        default=False,
+        metadata={
+            "help": "Separate SID collisions by appending next-best distinct keyphrases (identical texts can't)."
+        },
+    )
+    max_extra_phrases: int = field(
+        default=2, metadata={"help": "Most keyphrases appended to a lexical ID when resolving collisions."}
+    )
+    device: str | None = field(default=None, metadata={"help": "Device of the embedder loaded from embedding_model."})
+
+    def __post_init__(self):
+        if not isinstance(self.embedding_model, str) or not self.embedding_model.strip():
+            raise ValueError("SIDConfig.embedding_model must be a non-empty local path or Hub id.")
+        for name in ("num_clusters", "global_words", "lexical_phrases", "batch_size", "kmeans_n_init"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"SIDConfig.{name} must be a positive integer, got {value!r}.")
+        for name in (
+            "dedup_extra_words",
+            "cluster_words_top_k",
+            "minibatch_threshold",
+            "max_extra_phrases",
+            "seed",
+            "kmeans_max_iter",
+            "minibatch_batch_size",
+        ):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"SIDConfig.{name} must be a non-negative integer, got {value!r}.")
+        if self.kmeans_max_iter < 1 or self.minibatch_batch_size < 1:
+            raise ValueError("SIDConfig.kmeans_max_iter and minibatch_batch_size must be at least 1.")
+        rng = tuple(self.keyphrase_ngram_range)
+        if len(rng) != 2 or not all(isinstance(x, int) for x in rng) or rng[0] < 1 or rng[1] < rng[0]:
+            raise ValueError(
+                "SIDConfig.keyphrase_ngram_range must be (min, max) with 1 <= min <= max, "
+                f"got {self.keyphrase_ngram_range!r}."
+            )
+        self.keyphrase_ngram_range = (int(rng[0]), int(rng[1]))
+        if isinstance(self.stop_words, str) and self.stop_words not in ("semcore", "english", "none"):
+            raise ValueError(
+                "SIDConfig.stop_words must be 'semcore', 'english', 'none', None or a list of words, "
+                f"got {self.stop_words!r}."
+            )
+        if isinstance(self.stop_words, (list, tuple)):
+            self.stop_words = [str(w) for w in self.stop_words]
+        self.cluster_words_top_k = max(self.cluster_words_top_k, self.global_words + self.dedup_extra_words)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict of every field."""
+        d = asdict(self)
+        d["keyphrase_ngram_range"] = list(self.keyphrase_ngram_range)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SIDConfig:
+        """Inverse of `to_dict`; unknown keys raise a `ValueError` naming them."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"Unknown SIDConfig keys {unknown}; expected a subset of {sorted(known)}.")
+        data = dict(data)
+        if "keyphrase_ngram_range" in data:
+            data["keyphrase_ngram_range"] = tuple(data["keyphrase_ngram_range"])
+        return cls(**data)

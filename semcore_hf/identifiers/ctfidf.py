@@ -1,0 +1,76 @@
+"""Class-based TF-IDF verbalisation of clusters (private).
+
+``W(x, c) = tf(x, c) * log(1 + A / f(x))`` with ``tf(x, c)`` the frequency of word x in cluster c, ``f(x)`` its
+frequency over all clusters and ``A`` the average number of words per cluster (DESIGN.md, "Global ID").
+"""
+
+from __future__ import annotations
+
+from itertools import combinations
+
+import numpy as np
+import scipy.sparse as sp
+
+
+def cluster_term_counts(doc_term: sp.spmatrix, labels: np.ndarray, num_clusters: int) -> sp.csr_matrix:
+    """Sum a (n_docs, V) count matrix into a (K, V) per-cluster count matrix with one sparse product."""
+    n = doc_term.shape[0]
+    onehot = sp.csr_matrix(
+        (np.ones(n, dtype=np.int64), (labels.astype(np.int64), np.arange(n))), shape=(num_clusters, n)
+    )
+    return (onehot @ doc_term).tocsr()
+
+
+def ctfidf(cluster_counts: sp.spmatrix) -> sp.csr_matrix:
+    """The c-TF-IDF weights ``W`` (K, V) of a per-cluster count matrix, sparse in, sparse out."""
+    counts = sp.csr_matrix(cluster_counts, dtype=np.float64)
+    k = counts.shape[0]
+    f = np.asarray(counts.sum(axis=0)).ravel()  # frequency of each word over all clusters
+    avg = counts.sum() / max(k, 1)  # A: average number of words per cluster
+    idf = np.zeros_like(f)
+    nz = f > 0
+    idf[nz] = np.log1p(avg / f[nz])
+    return (counts @ sp.diags(idf)).tocsr()
+
+
+def top_words(weights: sp.csr_matrix, vocabulary: np.ndarray, top_k: int) -> list[list[str]]:
+    """Top `top_k` words of each cluster, best first; ties broken alphabetically (deterministic)."""
+    out = []
+    for c in range(weights.shape[0]):
+        start, end = weights.indptr[c], weights.indptr[c + 1]
+        idx, w = weights.indices[start:end], weights.data[start:end]
+        keep = w > 0
+        idx, w = idx[keep], w[keep]
+        names = vocabulary[idx]
+        order = np.lexsort((names, -w))[:top_k]
+        out.append([str(x) for x in names[order]])
+    return out
+
+
+def unique_global_ids(cluster_words: list[list[str]], m: int, cluster_sizes: np.ndarray) -> list[str]:
+    """Pick each cluster's global ID: its top-m words, made unique across clusters deterministically.
+
+    Larger clusters choose first (ties: lower cluster index). A taken ID is replaced by the next combination in rank
+    order, i.e. the last word is swapped for the next best word first. A cluster without enough distinct words falls
+    back to its words plus its cluster number.
+    """
+    taken: set[str] = set()
+    ids = [""] * len(cluster_words)
+    for c in sorted(range(len(cluster_words)), key=lambda i: (-int(cluster_sizes[i]), i)):
+        words = cluster_words[c]
+        chosen = None
+        if len(words) >= m:
+            for combo in combinations(range(len(words)), m):
+                candidate = " ".join(words[i] for i in combo)
+                if candidate not in taken:
+                    chosen = candidate
+                    break
+        if chosen is None:
+            base = " ".join(words[: m - 1] if len(words) >= m else words) or "cluster"
+            chosen, suffix = f"{base} {c}", c
+            while chosen in taken:  # only reachable with adversarial vocabularies
+                suffix += len(cluster_words)
+                chosen = f"{base} {suffix}"
+        taken.add(chosen)
+        ids[c] = chosen
+    return ids
