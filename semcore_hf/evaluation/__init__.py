@@ -1,0 +1,28 @@
+"""Evaluation: Recall@K / MRR with several relevant targets per query, its `evaluate` module, and plots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from semcore_hf.evaluation.metrics import recall_at_k
+from semcore_hf.evaluation.plots import plot_recall_curves
+
+__all__ = ["RECALL_METRIC_PATH", "load_recall_metric", "plot_recall_curves", "recall_at_k"]
+
+#: Folder of the local `evaluate` module (`recall_at_k/recall_at_k.py`: the script name must equal the folder name).
+RECALL_METRIC_PATH = str(Path(__file__).resolve().parent / "recall_at_k")
+
+
+def load_recall_metric(**kwargs):
+    """Load the `recall_at_k` `evaluate` metric from this package (offline; never touches the Hub).
+
+    Args:
+        **kwargs:
+            Passed to `evaluate.load` (e.g. `experiment_id`, `num_process`, `process_id` for distributed use).
+
+    Returns:
+        `evaluate.EvaluationModule`: the `RecallAtK` metric; `compute(predictions=..., references=..., k=[1, 5, 10])`.
+    """
+    import evaluate  # lazy: importing evaluate costs ~1 s and is only needed here
+
+    return evaluate.load(RECALL_METRIC_PATH, **kwargs)
