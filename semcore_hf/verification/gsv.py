@@ -1,0 +1,492 @@
+"""Generative Semantic Verification (GSV): the MLLM itself scores whether a candidate target matches the query.
+
+The score of a (query, candidate) pair is the log-odds of the model answering "yes" rather than "no" to a yes/no
+verification prompt, read at the first answer position (right after the chat template's generation prompt):
+
+    gsv(query, candidate) = log P(yes | prompt) - log P(no | prompt)
+
+Prompts (from `semcore_hf.data.prompts`, shared with the verification training pairs):
+
+- T2I with a VLM and candidate images: `VERIFY_T2I_INSTRUCTION` with the candidate's image;
+- T2I otherwise (text-only LM, or no images given): `VERIFY_T2I_TEXT_INSTRUCTION` with the candidate's caption text
+  (for T2I retrieval, the MLLM-generated caption of the candidate image);
+- I2T (VLM only): `VERIFY_I2T_INSTRUCTION` with the query image and the candidate caption.
+
+Pairs are scored in batches, one forward pass per batch with left padding, so the last position of every row is
+the first answer position.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from semcore_hf.data.prompts import (
+    NO,
+    VERIFY_I2T_INSTRUCTION,
+    VERIFY_T2I_INSTRUCTION,
+    VERIFY_T2I_TEXT_INSTRUCTION,
+    YES,
+    to_text_only,
+    user_message,
+)
+
+__all__ = ["GSVScorer"]
+
+logger = logging.getLogger(__name__)
+
+_DIRECTIONS = ("t2i", "i2t")
+
+
+class GSVScorer:
+    """Scores (query, candidate) pairs with an (M)LLM's yes/no likelihood: `log P(yes) - log P(no)`.
+
+    Args:
+        model (`transformers.PreTrainedModel`):
+            Any `AutoModelForCausalLM` (text prompts) or `AutoModelForImageTextToText` VLM (image or text prompts).
+            It is put in eval mode while scoring and restored afterwards.
+        processor_or_tokenizer (`transformers.ProcessorMixin` or `transformers.PreTrainedTokenizerBase`):
+            The VLM's processor (anything with an `image_processor`) or the LM's tokenizer. It must have a chat
+            template. A tokenizer without a pad token gets its EOS token as pad token (only masked positions).
+        batch_size (`int`, *optional*, defaults to 16):
+            Pairs per forward pass.
+        yes (`str`, *optional*, defaults to `semcore_hf.data.prompts.YES`):
+            The positive answer, as the model writes it right after the generation prompt. Only its first token is
+            scored (the one generation would commit to first). Pass e.g. `" Yes"` if your model answers that way.
+        no (`str`, *optional*, defaults to `semcore_hf.data.prompts.NO`):
+            The negative answer; its first token must differ from the first token of `yes`.
+        show_progress (`bool`, *optional*, defaults to `False`):
+            Show a tqdm bar over batches.
+
+    Example:
+
+    ```python
+    >>> scorer = GSVScorer.from_pretrained("path/to/vlm")
+    >>> scorer.score(["a dog on grass"], None, candidate_images=[image])   # T2I, image prompt
+    tensor([1.73])
+    >>> scorer.score(None, ["a dog on grass"], direction="i2t", query_images=[image])
+    tensor([2.05])
+    ```
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        processor_or_tokenizer: Any,
+        batch_size: int = 16,
+        yes: str = YES,
+        no: str = NO,
+        show_progress: bool = False,
+    ) -> None:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"`batch_size` must be a positive int, got {batch_size!r}.")
+        self.model = model
+        self.processor = processor_or_tokenizer
+        # A processor wraps the tokenizer; a bare tokenizer is its own.
+        self.tokenizer = getattr(processor_or_tokenizer, "tokenizer", processor_or_tokenizer)
+        self.is_vlm = getattr(processor_or_tokenizer, "image_processor", None) is not None
+        self.batch_size = batch_size
+        self.show_progress = show_progress
+        if not (getattr(self.processor, "chat_template", None) or getattr(self.tokenizer, "chat_template", None)):
+            raise ValueError(
+                f"{type(self.processor).__name__} has no chat template; GSV renders its yes/no prompt with "
+                "`apply_chat_template(..., add_generation_prompt=True)`. Set `chat_template` first."
+            )
+        if self.tokenizer.pad_token is None:
+            # Pad positions are masked out and left of every prompt, so which token pads does not matter.
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        params = inspect.signature(model.forward).parameters
+        self._params = set(params)  # explicit forward arguments
+        self._var_kwargs = any(p.kind is p.VAR_KEYWORD for p in params.values())
+        self.yes, self.no = yes, no
+        self.yes_token_id, self.no_token_id = self._resolve_answer_ids(yes, no)
+
+    # ------------------------------------------------------------------ loading
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        path_or_model_id: str | os.PathLike,
+        *,
+        batch_size: int = 16,
+        yes: str = YES,
+        no: str = NO,
+        show_progress: bool = False,
+        processor_kwargs: dict | None = None,
+        **model_kwargs,
+    ) -> GSVScorer:
+        """Load a model and its processor / tokenizer and wrap them in a `GSVScorer`.
+
+        A checkpoint whose config is an image-text-to-text architecture loads with `AutoModelForImageTextToText` and
+        `AutoProcessor`; any other with `AutoModelForCausalLM` and `AutoTokenizer`. Local paths work offline; a Hub id
+        is downloaded only when the user passes one (and the Hub is reachable).
+
+        Args:
+            path_or_model_id (`str` or `os.PathLike`):
+                A local folder or a Hub model id.
+            batch_size (`int`, *optional*, defaults to 16):
+                Pairs per forward pass.
+            yes (`str`, *optional*, defaults to `"yes"`):
+                The positive answer (see the class docstring).
+            no (`str`, *optional*, defaults to `"no"`):
+                The negative answer.
+            show_progress (`bool`, *optional*, defaults to `False`):
+                Show a tqdm bar over batches.
+            processor_kwargs (`dict`, *optional*):
+                Extra arguments for `AutoProcessor` / `AutoTokenizer.from_pretrained`.
+            **model_kwargs:
+                Passed to the model's `from_pretrained` (e.g. `dtype`, `device_map`, `revision`).
+
+        Returns:
+            `GSVScorer`: the scorer, with the model in eval mode.
+        """
+        from transformers import (
+            AutoConfig,
+            AutoModelForCausalLM,
+            AutoModelForImageTextToText,
+            AutoProcessor,
+            AutoTokenizer,
+        )
+        from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+
+        path = str(path_or_model_id)
+        trust = model_kwargs.get("trust_remote_code", False)
+        config = AutoConfig.from_pretrained(path, trust_remote_code=trust, revision=model_kwargs.get("revision"))
+        processor_kwargs = {"trust_remote_code": trust, **(processor_kwargs or {})}
+        if config.model_type in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES:
+            model = AutoModelForImageTextToText.from_pretrained(path, **model_kwargs)
+            processor = AutoProcessor.from_pretrained(path, **processor_kwargs)
+        else:
+            model = AutoModelForCausalLM.from_pretrained(path, **model_kwargs)
+            processor = AutoTokenizer.from_pretrained(path, **processor_kwargs)
+        return cls(model.eval(), processor, batch_size=batch_size, yes=yes, no=no, show_progress=show_progress)
+
+    # ------------------------------------------------------------------ scoring
+
+    def score(
+        self,
+        queries: Sequence[str] | None,
+        candidates: Sequence[str] | None,
+        direction: str = "t2i",
+        candidate_images: Sequence[Any] | None = None,
+        query_images: Sequence[Any] | None = None,
+    ) -> torch.Tensor:
+        """GSV score `log P(yes) - log P(no)` of each (query, candidate) pair; position i pairs the i-th items.
+
+        Args:
+            queries (`list[str]`, *optional*):
+                T2I: the query texts (required). I2T: ignored apart from its length (e.g. query ids); may be `None`.
+            candidates (`list[str]`, *optional*):
+                The candidates' texts: for T2I the caption of each candidate image (used when no `candidate_images`
+                are given, and always with a text-only LM); for I2T the candidate captions (required).
+            direction (`str`, *optional*, defaults to `"t2i"`):
+                `"t2i"` (text query, image candidates) or `"i2t"` (image query, caption candidates).
+            candidate_images (`list[PIL.Image.Image | str | os.PathLike]`, *optional*):
+                T2I with a VLM: one image per pair; the prompt then shows the image instead of its caption. Paths are
+                opened with PIL.
+            query_images (`list[PIL.Image.Image | str | os.PathLike]`, *optional*):
+                I2T: one query image per pair (required).
+
+        Returns:
+            `torch.Tensor`: float32 scores of shape `(num_pairs,)` on CPU; higher means "matches".
+
+        Raises:
+            ValueError: an unknown direction, lists of different lengths, a missing input (e.g. I2T without
+                `query_images`), images given to a text-only model, or I2T with a text-only model.
+            TypeError: `queries` / `candidates` is a single string or holds non-strings.
+        """
+        texts, images = self._build_prompts(queries, candidates, direction, candidate_images, query_images)
+        if not texts:
+            return torch.empty(0, dtype=torch.float32)
+        # Longest first, so each batch holds prompts of similar length (less padding); scores go back in place.
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        scores = torch.empty(len(texts), dtype=torch.float32)
+        starts = range(0, len(order), self.batch_size)
+        if self.show_progress:
+            from tqdm.auto import tqdm
+
+            starts = tqdm(starts, desc="GSV", unit="batch")
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            for start in starts:
+                idx = order[start : start + self.batch_size]
+                batch_images = [images[i] for i in idx] if images is not None else None
+                scores[idx] = self._score_batch([texts[i] for i in idx], batch_images)
+        finally:
+            self.model.train(was_training)
+        return scores
+
+    def rerank(
+        self,
+        candidates_per_query: Sequence[Sequence[Any]],
+        queries: Sequence[str] | None = None,
+        generation_scores: Sequence[Sequence[float]] | None = None,
+        *,
+        direction: str = "t2i",
+        candidate_images_per_query: Sequence[Sequence[Any]] | None = None,
+        query_images: Sequence[Any] | None = None,
+        alpha: float = 0.5,
+        normalize: bool = True,
+        return_scores: bool = False,
+    ) -> list[list[Any]] | tuple[list[list[Any]], list[list[float]]]:
+        """Re-order each query's candidates by `alpha * generation_score + (1 - alpha) * gsv_score`, best first.
+
+        All pairs of all queries are scored together (full batches). Scores are z-normalised per query by default:
+        generation scores are sequence log-probabilities (their scale grows with identifier length and beam
+        depth) while GSV scores are log-odds, so without normalisation whichever spreads more would dominate and
+        `alpha` would not mean "weight of generation". A query whose scores are all equal (one candidate, or a
+        collision group with one shared generation score) gets zeros for that part, so GSV alone orders the
+        members of a collision group. Ties keep the input order (stable sort).
+
+        Args:
+            candidates_per_query (`list[list]`):
+                The candidates of each query, in retrieval order. They are what is returned, re-ordered; they are also
+                the candidate texts of the prompt (captions) unless `candidate_images_per_query` is given, in which
+                case they may be anything (e.g. target ids).
+            queries (`list[str]`, *optional*):
+                The query texts (T2I, required); ignored for I2T.
+            generation_scores (`list[list[float]]`, *optional*):
+                The retriever's score of each candidate (e.g. beam log-probability). `None`: rank by GSV alone.
+            direction (`str`, *optional*, defaults to `"t2i"`):
+                `"t2i"` or `"i2t"`, as in `score`.
+            candidate_images_per_query (`list[list[PIL.Image.Image]]`, *optional*):
+                T2I with a VLM: the candidates' images.
+            query_images (`list[PIL.Image.Image]`, *optional*):
+                I2T: one image per query.
+            alpha (`float`, *optional*, defaults to 0.5):
+                Weight of the generation score, in [0, 1]; ignored when `generation_scores` is `None`.
+            normalize (`bool`, *optional*, defaults to `True`):
+                z-normalise both scores per query before mixing (see above).
+            return_scores (`bool`, *optional*, defaults to `False`):
+                Also return the combined scores, in the new order.
+
+        Returns:
+            `list[list]` of re-ordered candidates, or `(reordered, combined_scores)` when `return_scores=True`.
+        """
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"`alpha` must be in [0, 1], got {alpha}.")
+        n = _check_list(candidates_per_query, "candidates_per_query")
+        for name, value in (
+            ("queries", queries),
+            ("generation_scores", generation_scores),
+            ("candidate_images_per_query", candidate_images_per_query),
+            ("query_images", query_images),
+        ):
+            if value is not None and _check_list(value, name) != n:
+                raise ValueError(f"`{name}` has {len(value)} entries but `candidates_per_query` has {n} queries.")
+        sizes = [_check_list(c, f"candidates_per_query[{q}]") for q, c in enumerate(candidates_per_query)]
+        for name, nested in (
+            ("generation_scores", generation_scores),
+            ("candidate_images_per_query", candidate_images_per_query),
+        ):
+            for q, row in enumerate(nested or []):
+                if _check_list(row, f"{name}[{q}]") != sizes[q]:
+                    raise ValueError(f"`{name}[{q}]` has {len(row)} entries but query {q} has {sizes[q]} candidates.")
+
+        def expand(per_query):  # one entry per query -> one per (query, candidate) pair
+            return None if per_query is None else [per_query[q] for q in range(n) for _ in range(sizes[q])]
+
+        flat_candidates = [c for cands in candidates_per_query for c in cands]
+        flat_images = None
+        if candidate_images_per_query is not None:
+            flat_images = [im for row in candidate_images_per_query for im in row]
+        gsv = self.score(
+            expand(queries),
+            None if flat_images is not None else flat_candidates,
+            direction=direction,
+            candidate_images=flat_images,
+            query_images=expand(query_images),
+        )
+        reordered, combined_scores, offset = [], [], 0
+        for q, size in enumerate(sizes):
+            s = gsv[offset : offset + size].double()
+            offset += size
+            combined = _znorm(s) if normalize else s
+            if generation_scores is not None:
+                g = torch.as_tensor(list(generation_scores[q]), dtype=torch.float64)
+                combined = alpha * (_znorm(g) if normalize else g) + (1 - alpha) * combined
+            order = torch.sort(combined, descending=True, stable=True).indices.tolist()
+            reordered.append([candidates_per_query[q][i] for i in order])
+            combined_scores.append([float(combined[i]) for i in order])
+        return (reordered, combined_scores) if return_scores else reordered
+
+    # ------------------------------------------------------------------ internals
+
+    def _render(self, text: str, with_image: bool) -> str:
+        """The prompt text through the chat template, ending with the generation prompt."""
+        messages = user_message(text, with_image=with_image)
+        if self.is_vlm:
+            return self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        return self.tokenizer.apply_chat_template(to_text_only(messages), add_generation_prompt=True, tokenize=False)
+
+    def _resolve_answer_ids(self, yes: str, no: str) -> tuple[int, int]:
+        """First token of each answer as it is tokenised right after the generation prompt (not in isolation).
+
+        Tokenising the answer alone can differ from what the model generates after the prompt (a leading-space
+        marker, a merge with the prompt's last characters), so the answer is tokenised in context and the prompt's
+        tokens are stripped.
+        """
+        probe = self._render(VERIFY_T2I_TEXT_INSTRUCTION.format(candidate="a photo", query="a photo"), False)
+        base = self._tokenize(probe)
+        first = {}
+        for word in (yes, no):
+            if not isinstance(word, str) or not word:
+                raise ValueError(f"The yes/no answers must be non-empty strings, got {word!r}.")
+            ids = self._tokenize(probe + word)
+            if ids[: len(base)] != base or len(ids) == len(base):
+                raise ValueError(
+                    f"Answer {word!r} merges with the end of the generation prompt when tokenised, so its first "
+                    "token is not a token the model generates after the prompt; pass another spelling (e.g. with "
+                    "or without a leading space)."
+                )
+            answer = ids[len(base) :]
+            if len(answer) > 1:
+                logger.warning(
+                    "Answer %r is %d tokens (%s); GSV scores its first token only.",
+                    word,
+                    len(answer),
+                    self.tokenizer.convert_ids_to_tokens(answer),
+                )
+            first[word] = answer[0]
+        if first[yes] == first[no]:
+            raise ValueError(
+                f"The answers {yes!r} and {no!r} start with the same token "
+                f"({self.tokenizer.convert_ids_to_tokens(first[yes])!r}); their first-token log-odds would be 0. "
+                "Choose answers whose first tokens differ."
+            )
+        return first[yes], first[no]
+
+    def _tokenize(self, text: str) -> list[int]:
+        # The chat template already holds any BOS; HF's apply_chat_template(tokenize=True) also adds no specials.
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def _build_prompts(self, queries, candidates, direction, candidate_images, query_images):
+        if direction not in _DIRECTIONS:
+            raise ValueError(f"`direction` must be one of {_DIRECTIONS}, got {direction!r}.")
+        given = {
+            name: value
+            for name, value in (
+                ("queries", queries),
+                ("candidates", candidates),
+                ("candidate_images", candidate_images),
+                ("query_images", query_images),
+            )
+            if value is not None
+        }
+        lengths = {name: _check_list(value, name) for name, value in given.items()}
+        if len(set(lengths.values())) > 1:
+            raise ValueError(
+                "score() takes one (query, candidate) pair per position, so every list must have the same length; "
+                f"got {', '.join(f'{k}={v}' for k, v in lengths.items())}."
+            )
+        if not self.is_vlm and (candidate_images is not None or query_images is not None):
+            which = "candidate_images" if candidate_images is not None else "query_images"
+            raise ValueError(
+                f"`{which}` was given, but {type(self.processor).__name__} is a text-only tokenizer; image prompts "
+                "need a VLM and its processor (AutoModelForImageTextToText + AutoProcessor)."
+            )
+        if direction == "t2i":
+            if query_images is not None:
+                raise ValueError("`query_images` is for direction='i2t'; a T2I query is text.")
+            if queries is None:
+                raise ValueError("T2I verification needs `queries` (the query texts).")
+            _check_strings(queries, "queries")
+            if candidate_images is not None:
+                texts = [self._render(VERIFY_T2I_INSTRUCTION.format(query=q), True) for q in queries]
+                return texts, [_load_image(im, f"candidate_images[{i}]") for i, im in enumerate(candidate_images)]
+            if candidates is None:
+                raise ValueError(
+                    "T2I verification needs `candidate_images` (VLM) or `candidates` (the candidate captions)."
+                )
+            _check_strings(candidates, "candidates")
+            prompts = [VERIFY_T2I_TEXT_INSTRUCTION.format(candidate=c, query=q) for q, c in zip(queries, candidates)]
+            return [self._render(p, False) for p in prompts], None
+        # i2t
+        if not self.is_vlm:
+            raise ValueError(
+                "I2T verification shows the query image, so it needs a VLM and its processor; "
+                f"{type(self.processor).__name__} is a text-only tokenizer."
+            )
+        if candidate_images is not None:
+            raise ValueError("`candidate_images` is for direction='t2i'; I2T candidates are captions.")
+        if query_images is None:
+            raise ValueError("I2T verification needs `query_images` (one query image per pair).")
+        if candidates is None:
+            raise ValueError("I2T verification needs `candidates` (the candidate captions).")
+        _check_strings(candidates, "candidates")
+        texts = [self._render(VERIFY_I2T_INSTRUCTION.format(candidate=c), True) for c in candidates]
+        return texts, [_load_image(im, f"query_images[{i}]") for i, im in enumerate(query_images)]
+
+    def _score_batch(self, texts: list[str], images: list | None) -> torch.Tensor:
+        # Left padding puts every prompt's last token at position -1: one forward, one logits row per pair.
+        kwargs = dict(padding=True, padding_side="left", return_tensors="pt", add_special_tokens=False)
+        if self.is_vlm:
+            enc = (
+                self.processor(text=texts, images=images, **kwargs) if images else self.processor(text=texts, **kwargs)
+            )
+        else:
+            enc = self.tokenizer(texts, **kwargs)
+        device, dtype = self.model.device, self.model.dtype
+        inputs = {
+            k: (v.to(device, dtype) if v.is_floating_point() else v.to(device))
+            for k, v in enc.items()
+            # token_type_ids (some tokenizers emit them) would reach the model only through **kwargs: drop them.
+            if isinstance(v, torch.Tensor) and (k in self._params or (self._var_kwargs and k != "token_type_ids"))
+        }
+        if not self.is_vlm and "position_ids" in self._params:
+            # Positions count real tokens only, so a left-padded row is scored as if unpadded (absolute position
+            # embeddings included). VLMs are left to compute their own (e.g. Qwen2-VL's multimodal RoPE).
+            inputs["position_ids"] = (inputs["attention_mask"].long().cumsum(-1) - 1).clamp(min=0)
+        if "logits_to_keep" in self._params:
+            inputs["logits_to_keep"] = 1  # only the last position's logits: saves a (batch, seq, vocab) tensor
+        with torch.inference_mode():
+            logits = self.model(**inputs).logits[:, -1, :]
+        logprobs = torch.log_softmax(logits.float(), dim=-1)
+        return (logprobs[:, self.yes_token_id] - logprobs[:, self.no_token_id]).cpu()
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(model={type(self.model).__name__}, processor={type(self.processor).__name__}, "
+            f"vlm={self.is_vlm}, batch_size={self.batch_size}, yes={self.yes!r}->{self.yes_token_id}, "
+            f"no={self.no!r}->{self.no_token_id})"
+        )
+
+
+def _check_list(value: Any, name: str) -> int:
+    # A bare string is a Sequence too; taking it char by char would silently score nonsense.
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise TypeError(f"`{name}` must be a list, got {type(value).__name__}.")
+    return len(value)
+
+
+def _check_strings(values: Sequence[Any], name: str) -> None:
+    for i, v in enumerate(values):
+        if not isinstance(v, str):
+            raise TypeError(f"`{name}[{i}]` must be a string, got {type(v).__name__}.")
+
+
+def _load_image(image: Any, name: str) -> Any:
+    if isinstance(image, (str, os.PathLike)):
+        from PIL import Image
+
+        try:
+            with Image.open(Path(image)) as im:
+                return im.convert("RGB")
+        except (OSError, ValueError) as err:
+            raise ValueError(f"`{name}`: cannot read image {str(image)!r}: {err}") from err
+    if image is None:
+        raise ValueError(f"`{name}` is None; every pair needs an image.")
+    return image
+
+
+def _znorm(x: torch.Tensor) -> torch.Tensor:
+    std = x.std(unbiased=False) if x.numel() > 1 else x.new_zeros(())
+    # All-equal scores carry no ranking information: zeros, not a division by ~0.
+    return (x - x.mean()) / std if std > 1e-12 else torch.zeros_like(x)
