@@ -17,11 +17,11 @@ I2T_INSTRUCTION = "Retrieve the identifier of a caption that describes this imag
 MEMORIZE_IMAGE_INSTRUCTION = "What is the identifier of this image?"
 MEMORIZE_TEXT_INSTRUCTION = "What is the identifier of this image description: {text}"
 MEMORIZE_CAPTION_INSTRUCTION = "What is the identifier of this caption: {text}"
-VERIFY_T2I_INSTRUCTION = "Does this image match the description \"{query}\"? Answer yes or no."
+VERIFY_T2I_INSTRUCTION = 'Does this image match the description "{query}"? Answer yes or no.'
 VERIFY_T2I_TEXT_INSTRUCTION = (
-    "An image is described as \"{candidate}\". Does it match the description \"{query}\"? Answer yes or no."
+    'An image is described as "{candidate}". Does it match the description "{query}"? Answer yes or no.'
 )
-VERIFY_I2T_INSTRUCTION = "Does the caption \"{candidate}\" describe this image? Answer yes or no."
+VERIFY_I2T_INSTRUCTION = 'Does the caption "{candidate}" describe this image? Answer yes or no.'
 YES, NO = "yes", "no"
 
 
@@ -53,3 +53,38 @@ def t2i_prompt(query: str) -> list[dict]:
 def i2t_prompt() -> list[dict]:
     """Image query -> caption SID (VLM); the image goes in the `images` column / processor call."""
     return user_message(I2T_INSTRUCTION, with_image=True)
+
+
+def memorize_image_prompt() -> list[dict]:
+    """Image -> its own SID (memorisation, VLM); the image goes in the `images` column."""
+    return user_message(MEMORIZE_IMAGE_INSTRUCTION, with_image=True)
+
+
+def memorize_text_prompt(text: str) -> list[dict]:
+    """Generated description of an image -> the image's SID (memorisation for text-only models)."""
+    return user_message(MEMORIZE_TEXT_INSTRUCTION.format(text=text))
+
+
+def memorize_caption_prompt(text: str) -> list[dict]:
+    """Caption -> its own SID (I2T memorisation)."""
+    return user_message(MEMORIZE_CAPTION_INSTRUCTION.format(text=text))
+
+
+def verify_t2i_prompt(query: str) -> list[dict]:
+    """GSV for T2I with a VLM: does the candidate image (in `images`) match the text query?"""
+    return user_message(VERIFY_T2I_INSTRUCTION.format(query=query), with_image=True)
+
+
+def verify_t2i_text_prompt(query: str, candidate: str) -> list[dict]:
+    """GSV for T2I with a text-only model: the candidate image is given by its (generated) description."""
+    return user_message(VERIFY_T2I_TEXT_INSTRUCTION.format(query=query, candidate=candidate))
+
+
+def verify_i2t_prompt(candidate: str) -> list[dict]:
+    """GSV for I2T: does the candidate caption describe the image (in `images`)?"""
+    return user_message(VERIFY_I2T_INSTRUCTION.format(candidate=candidate), with_image=True)
+
+
+def assistant_message(text: str) -> list[dict]:
+    """A one-turn conversational completion: ``[{"role": "assistant", "content": text}]``."""
+    return [{"role": "assistant", "content": text}]
