@@ -428,9 +428,11 @@ class GSVScorer:
         # Left padding puts every prompt's last token at position -1: one forward, one logits row per pair.
         kwargs = dict(padding=True, padding_side="left", return_tensors="pt", add_special_tokens=False)
         if self.is_vlm:
-            enc = (
-                self.processor(text=texts, images=images, **kwargs) if images else self.processor(text=texts, **kwargs)
-            )
+            if images:
+                # One list of images per sample: the general form (Idefics3 requires it; LLaVA, Qwen2-VL accept it).
+                enc = self.processor(text=texts, images=[[im] for im in images], **kwargs)
+            else:
+                enc = self.processor(text=texts, **kwargs)
         else:
             enc = self.tokenizer(texts, **kwargs)
         device, dtype = self.model.device, self.model.dtype

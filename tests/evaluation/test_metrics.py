@@ -27,6 +27,15 @@ def _naive(predictions, references, ks):
     return out
 
 
+def test_docstring_example():
+    import doctest
+
+    from semcore_hf.evaluation import metrics
+
+    result = doctest.testmod(metrics, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted >= 1 and result.failed == 0
+
+
 def test_hand_computed_multiple_relevant():
     # I2T-like: query 0 has 3 relevant captions, first hit at rank 2; query 1 first hit at rank 4;
     # query 2 no hit at all; query 3 hit at rank 1.
