@@ -1,0 +1,230 @@
+"""Saving and publishing the SID training data: Parquet (images embedded) + a dataset card with a `configs:` block.
+
+Layout of `output_dir`:
+
+```
+README.md                                   dataset card; YAML `configs:` maps each task to its Parquet files
+{task}/{split}-00000-of-00001.parquet       TRL-ready data, images embedded (the files can move machines)
+arrow/{task}/                               `save_to_disk` copy (read with `datasets.load_from_disk`); not pushed
+```
+
+`datasets.load_dataset(output_dir, name=task)` and `trl sft --dataset_name output_dir --dataset_config task` read the
+Parquet files (`load_dataset` cannot read a `save_to_disk` folder, hence both).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import yaml
+from datasets import Dataset, DatasetDict, Image
+from datasets.table import embed_table_storage
+
+from semcore_hf._io import atomic_directory
+
+ARROW_DIR = "arrow"
+PUSH_IGNORE_PATTERNS = [f"{ARROW_DIR}/*", f"{ARROW_DIR}/**", ".*", "**/.*"]
+
+
+def parquet_path(task: str, split: str) -> str:
+    """Relative path of the Parquet file of `task` / `split`: ``{task}/{split}-00000-of-00001.parquet``."""
+    return f"{task}/{split}-00000-of-00001.parquet"
+
+
+def save_sid_dataset(
+    datasets_by_task: Mapping[str, DatasetDict],
+    output_dir: str | os.PathLike,
+    *,
+    save_arrow: bool = True,
+    default_task: str | None = None,
+    pretty_name: str | None = None,
+    card_text: str | None = None,
+) -> Path:
+    """Write every task as Parquet (images embedded) plus a dataset card, and optionally a `save_to_disk` copy.
+
+    Everything is written to a temporary sibling directory first and moved into `output_dir` at the end, so a failure
+    (a missing image file, say) leaves `output_dir` as it was.
+
+    Args:
+        datasets_by_task (`Mapping[str, datasets.DatasetDict]`): output of `build_sid_dataset`.
+        output_dir (`str` or `os.PathLike`): destination folder (created if missing).
+        save_arrow (`bool`, defaults to `True`): also `save_to_disk` each task under `arrow/{task}`.
+        default_task (`str`, *optional*): the config `load_dataset(output_dir)` picks without `name`; defaults to
+            the first task.
+        pretty_name (`str`, *optional*): title of the dataset card.
+        card_text (`str`, *optional*): extra Markdown appended to the dataset card.
+
+    Returns:
+        `pathlib.Path`: `output_dir`.
+    """
+    if not datasets_by_task:
+        raise ValueError("Nothing to save: datasets_by_task is empty.")
+    for task, dd in datasets_by_task.items():
+        if not isinstance(dd, DatasetDict):
+            raise TypeError(f"Task {task!r}: expected a datasets.DatasetDict, got {type(dd).__name__}.")
+    default_task = default_task or next(iter(datasets_by_task))
+    if default_task not in datasets_by_task:
+        raise ValueError(f"default_task {default_task!r} is not among the tasks {list(datasets_by_task)}.")
+    output_dir = Path(output_dir)
+    with atomic_directory(output_dir) as tmp:
+        for task, dd in datasets_by_task.items():
+            for split, ds in dd.items():
+                _write_parquet(ds, tmp / parquet_path(task, split))
+            if save_arrow:
+                dd.save_to_disk(str(tmp / ARROW_DIR / task))
+        (tmp / "README.md").write_text(
+            _dataset_card(datasets_by_task, default_task, pretty_name, card_text), encoding="utf-8"
+        )
+    return output_dir
+
+
+def push_sid_dataset_to_hub(
+    output_dir_or_datasets: str | os.PathLike | Mapping[str, DatasetDict],
+    repo_id: str,
+    *,
+    token: str | None = None,
+    private: bool | None = None,
+    revision: str | None = None,
+    commit_message: str = "Upload SemCORE SID training data",
+    create_pr: bool = False,
+) -> Any:
+    """Publish the SID training data as a Hub dataset repo (Parquet + dataset card with `configs:`).
+
+    A folder written by `save_sid_dataset` is uploaded as is (without its `arrow/` copy); a mapping of datasets is
+    first saved to a temporary folder. `Dataset.push_to_hub` is not used, so every task and its card arrive in a
+    single commit.
+
+    Args:
+        output_dir_or_datasets (`str`, `os.PathLike` or `Mapping[str, datasets.DatasetDict]`):
+            A `save_sid_dataset` folder, or the output of `build_sid_dataset`.
+        repo_id (`str`): `"user/name"` of the dataset repo (created if missing).
+        token (`str`, *optional*): Hub token (default: the cached login / `HF_TOKEN`).
+        private (`bool`, *optional*): visibility of a newly created repo (default: the Hub's).
+        revision (`str`, *optional*): branch to commit to.
+        commit_message (`str`, defaults to `"Upload SemCORE SID training data"`): the commit message.
+        create_pr (`bool`, defaults to `False`): open a pull request instead of committing to the branch.
+
+    Returns:
+        `huggingface_hub.CommitInfo`: the upload commit.
+    """
+    from huggingface_hub import HfApi
+
+    api = HfApi(token=token)
+    if isinstance(output_dir_or_datasets, Mapping):
+        with tempfile.TemporaryDirectory(prefix="semcore_push_") as tmp:
+            folder = save_sid_dataset(output_dir_or_datasets, Path(tmp) / "data", save_arrow=False)
+            return _upload(api, folder, repo_id, private, revision, commit_message, create_pr)
+    folder = Path(output_dir_or_datasets)
+    card = folder / "README.md"
+    if not card.is_file() or "configs:" not in card.read_text(encoding="utf-8"):
+        raise ValueError(
+            f"{str(folder)!r} is not a save_sid_dataset folder (no README.md with a `configs:` block); save it with "
+            "save_sid_dataset first, or pass the datasets themselves."
+        )
+    return _upload(api, folder, repo_id, private, revision, commit_message, create_pr)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# private helpers
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def _upload(api, folder: Path, repo_id, private, revision, commit_message, create_pr):
+    api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+    return api.upload_folder(
+        repo_id=repo_id,
+        folder_path=str(folder),
+        repo_type="dataset",
+        revision=revision,
+        commit_message=commit_message,
+        create_pr=create_pr,
+        ignore_patterns=PUSH_IGNORE_PATTERNS,
+    )
+
+
+def _has_images(features) -> bool:
+    found = False
+
+    def visit(f):
+        nonlocal found
+        if isinstance(f, Image):
+            found = True
+        elif isinstance(f, dict):
+            for v in f.values():
+                visit(v)
+        elif hasattr(f, "feature"):
+            visit(f.feature)
+
+    visit(features)
+    return found
+
+
+def _write_parquet(ds: Dataset, path: Path) -> None:
+    """`Dataset.to_parquet` keeps path-based images as paths; embed their bytes batch by batch while writing."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    schema = ds.features.arrow_schema  # carries the HF features (Image, List) in its metadata
+    batch_size = 100 if _has_images(ds.features) else 1000
+    with pq.ParquetWriter(str(path), schema) as writer:
+        wrote = False
+        for table in ds.with_format("arrow").iter(batch_size=batch_size):
+            try:
+                table = embed_table_storage(table)
+            except FileNotFoundError as e:
+                raise FileNotFoundError(f"An image file to embed in {path.name} is missing: {e}") from e
+            writer.write_table(table.cast(schema))
+            wrote = True
+        if not wrote:
+            writer.write_table(pa.Table.from_batches([], schema=schema))
+
+
+def _dataset_card(datasets_by_task, default_task, pretty_name, card_text) -> str:
+    configs = []
+    for task, dd in datasets_by_task.items():
+        entry: dict[str, Any] = {
+            "config_name": task,
+            "data_files": [{"split": split, "path": parquet_path(task, split)} for split in dd],
+        }
+        if task == default_task:
+            entry["default"] = True
+        configs.append(entry)
+    meta = {
+        "configs": configs,
+        "tags": ["semcore", "generative-retrieval", "cross-modal-retrieval", "trl", "sft"],
+        "pretty_name": pretty_name or "SemCORE SID training data",
+    }
+    rows = "\n".join(
+        f"| `{task}` | {', '.join(f'{s}: {len(ds):,}' for s, ds in dd.items())} | "
+        f"{'yes' if 'images' in next(iter(dd.values())).column_names else 'no'} |"
+        for task, dd in datasets_by_task.items()
+    )
+    body = f"""# {meta["pretty_name"]}
+
+Training data for [SemCORE](https://arxiv.org/abs/2504.13172) generative cross-modal retrieval, built with
+`semcore_hf.data.build_sid_dataset`: a model learns to generate the structured natural-language identifier (SID) of
+the relevant target. Every config is in TRL's conversational prompt-completion format (only the completion is
+supervised); `target_id`, `sid`, `query_id` (and `label` for verification) are kept for evaluation.
+
+| config | rows per split | images |
+|---|---|---|
+{rows}
+
+```python
+from datasets import load_dataset
+ds = load_dataset("<this repo or folder>", name="{default_task}")
+```
+
+```bash
+trl sft --model_name_or_path <model> --dataset_name <this repo or folder> --dataset_config {default_task}
+```
+
+Memorisation configs cover every target of every split (train on `split="train+validation+test"`).
+"""
+    if card_text:
+        body += "\n" + card_text.strip() + "\n"
+    return "---\n" + yaml.safe_dump(meta, sort_keys=False) + "---\n\n" + body
