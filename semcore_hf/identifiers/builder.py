@@ -165,7 +165,9 @@ class SIDBuilder:
     SID form a collision group (optionally separated, see `SIDConfig.resolve_collisions`).
 
     Duplicate texts get the same embedding, cluster and keyphrases, hence the same SID: they form one collision group
-    that even `resolve_collisions` cannot split (retrieval expands it and GSV orders its members).
+    that even `resolve_collisions` cannot split (retrieval expands it and GSV orders its members). A text whose every
+    keyphrase candidate contains a global-ID word gets an empty lexical ID (``"cat sofa | "``, which `split_sid` reads
+    back as ``("cat sofa", [])``).
 
     Args:
         config (`SIDConfig`, *optional*): defaults to `SIDConfig()`.
