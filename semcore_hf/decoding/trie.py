@@ -21,9 +21,6 @@ _FORMAT_VERSION = 1
 
 def _flatten(token_sequences: Any) -> tuple[np.ndarray, np.ndarray]:
     """Ragged sequences -> (flat int64 tokens, int64 offsets of length N+1)."""
-    if isinstance(token_sequences, tuple) and len(token_sequences) == 2 and isinstance(token_sequences[0], np.ndarray):
-        flat, offsets = token_sequences  # already flat (internal fast path)
-        return np.asarray(flat, dtype=np.int64), np.asarray(offsets, dtype=np.int64)
     seqs = [s.tolist() if hasattr(s, "tolist") else s for s in token_sequences]
     lengths = np.fromiter((len(s) for s in seqs), dtype=np.int64, count=len(seqs))
     offsets = np.zeros(len(seqs) + 1, dtype=np.int64)
@@ -284,6 +281,20 @@ class SIDTrie:
     def num_nodes(self) -> int:
         """Nodes including the root, excluding the sink."""
         return len(self.indptr) - 2
+
+    def edge_keys(self) -> np.ndarray:
+        """Sorted edge keys ``parent * vocab_size + token`` (computed on demand: not stored, to save memory).
+
+        `np.searchsorted(trie.edge_keys(), u * V + t)` finds the edge `e` from node `u` along token `t`; its child is
+        node `e + 1`.
+        """
+        parent = np.repeat(np.arange(self.num_nodes + 1, dtype=np.int64), np.diff(self.indptr.astype(np.int64)))
+        return parent * self.vocab_size + self.child_token.astype(np.int64)
+
+    @property
+    def child_node(self) -> np.ndarray:
+        """Child node of every edge (`e + 1`, implicit in the breadth-first numbering)."""
+        return np.arange(1, self.num_nodes, dtype=self.indptr.dtype)
 
     @property
     def sink(self) -> int:

@@ -40,6 +40,8 @@ def test_allowed_next_matches_reference(seqs, data):
         assert trie.lookup(s + [0, 0]) == row
     rows = trie.lookup_rows(torch.tensor([s + [END] * (8 - len(s)) for s in seqs]))
     assert rows.tolist() == list(range(len(seqs)))
+    keys = trie.edge_keys()
+    assert np.all(np.diff(keys) > 0) and len(keys) == len(trie.child_node) == trie.num_nodes - 1
     # per-depth fan-out bounds every node's children
     assert trie.depth_fanout.max() == np.diff(trie.indptr).max()
 
