@@ -26,7 +26,21 @@ _EXPORTS = {
     "recall_at_k": "semcore_hf.evaluation",
 }
 
-__all__ = [*_EXPORTS, "__version__"]
+__all__ = [
+    "GSVScorer",
+    "SIDBuilder",
+    "SIDConfig",
+    "SIDConstrainedLogitsProcessor",
+    "SIDDatasetBuilder",
+    "SIDIndex",
+    "SIDTokenizerExtension",
+    "SIDTrie",
+    "SemCORERetriever",
+    "__version__",
+    "build_sid_dataset",
+    "caption_images",
+    "recall_at_k",
+]
 
 
 def __getattr__(name: str):

@@ -23,7 +23,8 @@ CORPUS = [
 
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n"
-    "{% if m['content'] is string %}{{ m['content'] }}{% else %}{% for c in m['content'] %}"
+    "{% if m['content'] is string %}{{ m['content'] }}{% else %}"
+    "{% for c in m['content'] %}"
     "{% if c['type'] == 'text' %}{{ c['text'] }}{% elif c['type'] == 'image' %}<image>{% endif %}{% endfor %}{% endif %}"
     "<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
@@ -51,7 +52,9 @@ def build_tokenizer(out_dir: str | os.PathLike | None = None, vocab_size: int = 
     return hf
 
 
-def build_causal_lm(tokenizer, out_dir: str | os.PathLike | None = None, hidden_size: int = 64, layers: int = 2, seed=0):
+def build_causal_lm(
+    tokenizer, out_dir: str | os.PathLike | None = None, hidden_size: int = 64, layers: int = 2, seed=0
+):
     """A random Qwen2 causal LM (~0.1M parameters) matching `tokenizer`."""
     import torch
     from transformers import AutoModelForCausalLM, Qwen2Config

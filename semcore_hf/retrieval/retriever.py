@@ -1,0 +1,377 @@
+"""`SemCORERetriever`: queries in, ranked targets out, through trie-constrained beam search and GSV."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from transformers import LogitsProcessorList
+
+from semcore_hf.data.prompts import i2t_prompt, t2i_prompt, to_text_only
+from semcore_hf.decoding import SIDConstrainedLogitsProcessor, SIDTrie
+from semcore_hf.identifiers import SIDIndex
+from semcore_hf.tokenization import SIDTokenizerExtension
+
+logger = logging.getLogger(__name__)
+
+_EXTENSION_FILE = "sid_tokenizer_extension.json"
+
+
+def _is_image(obj: Any) -> bool:
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(obj, Image.Image)
+
+
+class SemCORERetriever:
+    """Generative cross-modal retrieval with a SID-trained (M)LLM.
+
+    For every query the model generates SIDs under a trie of all valid SIDs (beam search, one vectorised mask per
+    step), each SID expands to its targets (a collision group shares one SID and one generation score), and
+    optionally Generative Semantic Verification (GSV) re-scores the candidates with the model's own yes/no
+    likelihood: `score = alpha * z(generation) + (1 - alpha) * z(gsv)` per query (see `GSVScorer.rerank`).
+
+    Text queries are text-to-image (or text-to-anything the index holds) and run on any causal LM or VLM; image
+    queries (PIL images) are image-to-text and need a VLM with its processor.
+
+    Args:
+        model (`PreTrainedModel`): a causal LM or `AutoModelForImageTextToText` VLM trained on SIDs.
+        processing_class (`PreTrainedTokenizerBase` or `ProcessorMixin`): its tokenizer (or processor), holding
+            the SID structure tokens and a chat template.
+        index (`SIDIndex`): the targets of this direction and their SIDs.
+        extension (`SIDTokenizerExtension`, *optional*): the structure tokens (default ones if omitted).
+        trie (`SIDTrie`, *optional*): a prebuilt trie of `index.sids` for this tokenizer; built if omitted.
+        gsv (`GSVScorer`, *optional*): enables GSV re-ranking in `retrieve` (`gsv_alpha < 1`).
+        candidate_texts (`Mapping[str, str]`, *optional*): target id -> text shown to GSV (the caption of a
+            candidate image for text-only T2I, the candidate caption for I2T).
+        candidate_images (`Mapping[str, Any]`, *optional*): target id -> image (PIL or path) shown to GSV for T2I
+            with a VLM.
+        length_penalty (`float`, *optional*, defaults to 1.0): beam-search length penalty; 1.0 ranks SIDs by mean
+            token log-probability, 0.0 by total log-probability (which favours short SIDs).
+
+    Example:
+
+    ```python
+    >>> retriever = SemCORERetriever.from_pretrained("outputs/t2i_model", index="outputs/sids/t2i_index")
+    >>> retriever.retrieve(["a brown dog catches a frisbee"], k=5)[0][0]
+    {'target_id': '1234.jpg', 'sid': 'dog frisbee | brown dog, catches', 'score': -0.21, ...}
+    ```
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        processing_class: Any,
+        index: SIDIndex,
+        extension: SIDTokenizerExtension | None = None,
+        trie: SIDTrie | None = None,
+        gsv: Any = None,
+        candidate_texts: Mapping[str, str] | None = None,
+        candidate_images: Mapping[str, Any] | None = None,
+        length_penalty: float = 1.0,
+    ) -> None:
+        self.model = model.eval()
+        self.processing_class = processing_class
+        self.tokenizer = getattr(processing_class, "tokenizer", processing_class)
+        self.is_vlm = getattr(processing_class, "image_processor", None) is not None
+        self.index = index
+        self.extension = extension or SIDTokenizerExtension()
+        self.end_token_id = self.extension.token_ids(self.tokenizer)[2]
+        if not (getattr(processing_class, "chat_template", None) or getattr(self.tokenizer, "chat_template", None)):
+            raise ValueError(
+                f"{type(processing_class).__name__} has no chat template; SemCORE prompts are rendered with "
+                "`apply_chat_template(..., add_generation_prompt=True)` exactly as in training."
+            )
+        vocab_size = (
+            model.get_output_embeddings().weight.shape[0] if model.get_output_embeddings() is not None else None
+        )
+        if trie is None:
+            trie = SIDTrie.from_sids(index.sids, processing_class, self.extension, vocab_size=vocab_size)
+        else:
+            trie.check_tokenizer(processing_class)
+            if trie.num_sids != index.num_sids:
+                raise ValueError(
+                    f"The trie holds {trie.num_sids} SIDs but the index {index.num_sids}: rebuild the trie from this "
+                    "index (`SIDTrie.from_sids(index.sids, tokenizer)`)."
+                )
+        self.trie = trie.to(self._device)
+        self.gsv = gsv
+        self.candidate_texts = dict(candidate_texts or {})
+        self.candidate_images = dict(candidate_images or {})
+        self.length_penalty = float(length_penalty)
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+
+    @property
+    def _device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        model_or_path: Any,
+        index: SIDIndex | str | os.PathLike,
+        *,
+        processing_class: Any = None,
+        model_kind: str = "auto",
+        device: str | torch.device | None = None,
+        dtype: torch.dtype | str | None = None,
+        gsv: bool = False,
+        gsv_batch_size: int = 16,
+        **kwargs: Any,
+    ) -> SemCORERetriever:
+        """Load a trained model (directory or Hub id, or an instance) and a `SIDIndex` (directory, Hub id or object).
+
+        Args:
+            model_or_path (`str`, `os.PathLike` or `PreTrainedModel`): the SID-trained model. A directory written
+                by `semcore-hf train` also holds the tokenizer/processor and the `SIDTokenizerExtension`; a LoRA
+                adapter directory is loaded on its base and merged.
+            index (`SIDIndex`, `str` or `os.PathLike`): the index of this direction's targets.
+            processing_class (*optional*): needed when `model_or_path` is a model instance.
+            model_kind (`str`, *optional*, defaults to `"auto"`): `"causal_lm"`, `"image_text_to_text"` or `"auto"`.
+            device (`str` or `torch.device`, *optional*): defaults to CUDA when available, else CPU.
+            dtype (`torch.dtype` or `str`, *optional*): e.g. `torch.bfloat16` on GPU.
+            gsv (`bool`, *optional*, defaults to `False`): build a `GSVScorer` on the same model.
+            gsv_batch_size (`int`, *optional*, defaults to 16): pairs per GSV forward pass.
+            **kwargs: passed to the constructor (`candidate_texts`, `candidate_images`, `length_penalty`, `trie`).
+        """
+        extension = kwargs.pop("extension", None)
+        if isinstance(model_or_path, (str, os.PathLike)):
+            path = str(model_or_path)
+            model, processing_class = _load_model(path, model_kind, dtype)
+            if extension is None and os.path.isfile(os.path.join(path, _EXTENSION_FILE)):
+                extension = SIDTokenizerExtension.from_pretrained(path)
+        else:
+            model = model_or_path
+            if processing_class is None:
+                raise ValueError("Pass `processing_class` (tokenizer or processor) with a model instance.")
+        if device is None:
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        model.to(device)
+        if not isinstance(index, SIDIndex):
+            index = SIDIndex.from_pretrained(str(index))
+        scorer = None
+        if gsv:
+            from semcore_hf.verification import GSVScorer
+
+            scorer = GSVScorer(model, processing_class, batch_size=gsv_batch_size)
+        return cls(model, processing_class, index, extension=extension, gsv=scorer, **kwargs)
+
+    # ------------------------------------------------------------------ prompts
+    def _render(self, messages: list[dict]) -> str:
+        if self.is_vlm:
+            return self.processing_class.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        return self.tokenizer.apply_chat_template(to_text_only(messages), add_generation_prompt=True, tokenize=False)
+
+    def _encode(self, queries: Sequence[Any], direction: str) -> dict[str, torch.Tensor]:
+        if direction == "t2i":
+            texts = [self._render(t2i_prompt(q)) for q in queries]
+            if self.is_vlm:
+                return self.processing_class(text=texts, return_tensors="pt", padding=True, padding_side="left")
+            return self.tokenizer(
+                texts, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=False
+            )
+        texts = [self._render(i2t_prompt()) for _ in queries]
+        images = [[_as_rgb(q)] for q in queries]
+        return self.processing_class(text=texts, images=images, return_tensors="pt", padding=True, padding_side="left")
+
+    # ------------------------------------------------------------------ retrieval
+    @torch.no_grad()
+    def generate_sids(
+        self, queries: Sequence[Any], num_beams: int, direction: str | None = None
+    ) -> list[list[tuple[int, float]]]:
+        """Constrained beam search: per query, the distinct SID rows found with their generation scores, best first.
+
+        Args:
+            queries (`list[str]` or `list[PIL.Image.Image]`): one batch of queries.
+            num_beams (`int`): beams (= SIDs returned per query at most).
+            direction (`str`, *optional*): `"t2i"` (text queries) or `"i2t"` (images); inferred if omitted.
+        """
+        direction = direction or _infer_direction(queries)
+        if direction == "i2t" and not self.is_vlm:
+            raise ValueError("Image queries (I2T) need a VLM and its processor; this retriever holds a text-only LM.")
+        enc = self._encode(queries, direction).to(self._device)
+        prompt_length = int(enc["input_ids"].shape[1])
+        proc = SIDConstrainedLogitsProcessor(self.trie, prompt_length, stop_token_id=self.end_token_id, inplace=True)
+        out = self.model.generate(
+            **enc,
+            logits_processor=LogitsProcessorList([proc]),
+            num_beams=num_beams,
+            num_return_sequences=num_beams,
+            max_new_tokens=self.trie.max_depth,
+            eos_token_id=self.end_token_id,
+            pad_token_id=self.tokenizer.pad_token_id,
+            do_sample=False,
+            temperature=None,
+            top_p=None,
+            top_k=None,
+            length_penalty=self.length_penalty,
+            # Not True: hypotheses that died off the trie (-inf, GENRE #51) would count as finished beams and end the
+            # search before the valid SIDs are found.
+            early_stopping=False,
+            output_scores=True,
+            return_dict_in_generate=True,
+        )
+        gen = out.sequences[:, prompt_length:]
+        rows = self.trie.lookup_rows(gen).view(len(queries), num_beams).cpu()
+        scores = out.sequences_scores.float().view(len(queries), num_beams).cpu()
+        # Beam search keeps 2*num_beams candidates: where fewer SIDs are valid, -inf beams surface (GENRE #51).
+        valid = (rows >= 0) & torch.isfinite(scores) & (scores > -1e8)
+        results = []
+        for q in range(len(queries)):
+            seen: dict[int, float] = {}
+            for r, s, ok in zip(rows[q].tolist(), scores[q].tolist(), valid[q].tolist()):
+                if ok and r not in seen:
+                    seen[r] = s
+            results.append(sorted(seen.items(), key=lambda x: -x[1]))
+        return results
+
+    def retrieve(
+        self,
+        queries: Sequence[Any],
+        k: int = 10,
+        num_beams: int | None = None,
+        batch_size: int = 8,
+        direction: str | None = None,
+        gsv_alpha: float | None = None,
+        show_progress: bool = False,
+    ) -> list[list[dict[str, Any]]]:
+        """Return the top-`k` distinct targets of every query.
+
+        Args:
+            queries (`list[str]` or `list[PIL.Image.Image]`): text queries (T2I) or images (I2T).
+            k (`int`, *optional*, defaults to 10): targets per query; at most the number of targets in the index.
+            num_beams (`int`, *optional*): beams of the constrained search (defaults to `k`); each beam is one SID,
+                which may expand to several targets (a collision group).
+            batch_size (`int`, *optional*, defaults to 8): queries per `generate` call.
+            direction (`str`, *optional*): `"t2i"` or `"i2t"`; inferred from the query type if omitted.
+            gsv_alpha (`float`, *optional*): with a `GSVScorer`, the weight of the generation score in the final
+                score (0.5 is a good start; 1.0 keeps the generation order and only lets GSV order collision groups).
+                `None` disables GSV.
+            show_progress (`bool`, *optional*, defaults to `False`): tqdm over batches.
+
+        Returns:
+            `list[list[dict]]`: per query, up to `k` dicts `{"target_id", "sid", "score", "generation_score",
+            "gsv_score"}`, best first. Fewer than `k` only when the beams found too few SIDs (raise `num_beams`).
+        """
+        if isinstance(queries, (str, bytes)) or _is_image(queries):
+            raise TypeError("`queries` must be a list of queries (wrap a single query in a list).")
+        queries = list(queries)
+        if not queries:
+            return []
+        n_targets = len(self.index)
+        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+            raise ValueError(f"k must be a positive int, got {k!r}.")
+        if k > n_targets:
+            raise ValueError(f"k={k} is larger than the number of targets in the index ({n_targets}); lower k.")
+        num_beams = num_beams or min(k, self.index.num_sids)
+        direction = direction or _infer_direction(queries)
+        if gsv_alpha is not None and self.gsv is None:
+            raise ValueError(
+                "gsv_alpha was given but the retriever has no GSVScorer (from_pretrained(..., gsv=True))."
+            )
+        starts = range(0, len(queries), batch_size)
+        if show_progress:
+            from tqdm.auto import tqdm
+
+            starts = tqdm(starts, desc="retrieve", unit="batch")
+        results: list[list[dict[str, Any]]] = []
+        for start in starts:
+            batch = queries[start : start + batch_size]
+            sid_lists = self.generate_sids(batch, num_beams, direction)
+            cands = [self._expand(sids) for sids in sid_lists]
+            if gsv_alpha is not None:
+                cands = self._verify(batch, cands, direction, gsv_alpha)
+            results.extend(c[:k] for c in cands)
+        return results
+
+    def _expand(self, sid_rows: list[tuple[int, float]]) -> list[dict[str, Any]]:
+        out = []
+        for row, score in sid_rows:
+            sid = self.index.sids[row]
+            for target in self.index.targets_of_row(row):
+                out.append(
+                    {"target_id": target, "sid": sid, "score": score, "generation_score": score, "gsv_score": None}
+                )
+        return out
+
+    def _verify(self, queries, cands, direction: str, alpha: float) -> list[list[dict[str, Any]]]:
+        from semcore_hf.verification.gsv import _znorm
+
+        flat = [(q, c) for q, per in enumerate(cands) for c in per]
+        if not flat:
+            return cands
+        ids = [c["target_id"] for _, c in flat]
+        kwargs: dict[str, Any] = {"direction": direction}
+        if direction == "t2i":
+            kwargs["queries"] = [queries[q] for q, _ in flat]
+            if self.gsv.is_vlm and self.candidate_images:
+                kwargs["candidates"] = None
+                kwargs["candidate_images"] = [self._lookup(self.candidate_images, t, "candidate_images") for t in ids]
+            else:
+                kwargs["candidates"] = [self._lookup(self.candidate_texts, t, "candidate_texts") for t in ids]
+        else:
+            kwargs["queries"] = None
+            kwargs["candidates"] = [self._lookup(self.candidate_texts, t, "candidate_texts") for t in ids]
+            kwargs["query_images"] = [_as_rgb(queries[q]) for q, _ in flat]
+        gsv = self.gsv.score(**kwargs).double()
+        out, offset = [], 0
+        for per in cands:
+            n = len(per)
+            g = torch.tensor([c["generation_score"] for c in per], dtype=torch.float64)
+            v = gsv[offset : offset + n]
+            offset += n
+            combined = alpha * _znorm(g) + (1 - alpha) * _znorm(v)
+            order = torch.sort(combined, descending=True, stable=True).indices.tolist()
+            out.append([{**per[i], "score": float(combined[i]), "gsv_score": float(v[i])} for i in order])
+        return out
+
+    @staticmethod
+    def _lookup(table: Mapping[str, Any], target_id: str, name: str) -> Any:
+        try:
+            return table[target_id]
+        except KeyError:
+            raise KeyError(f"GSV needs `{name}` for target {target_id!r}; pass it to the retriever.") from None
+
+
+def _infer_direction(queries: Sequence[Any]) -> str:
+    kinds = {"t2i" if isinstance(q, str) else "i2t" if _is_image(q) else type(q).__name__ for q in queries}
+    if kinds == {"t2i"} or kinds == {"i2t"}:
+        return kinds.pop()
+    raise TypeError(f"Queries must be all strings (T2I) or all PIL images (I2T); got {sorted(kinds)}.")
+
+
+def _as_rgb(image: Any) -> Any:
+    return image.convert("RGB") if getattr(image, "mode", "RGB") != "RGB" else image
+
+
+def _load_model(path: str, model_kind: str, dtype):
+    """Model + tokenizer/processor from a directory or Hub id; LoRA adapters are merged into their base."""
+    from semcore_hf.training.prepare import load_model_and_processor
+
+    kwargs = {"dtype": dtype} if dtype is not None else {}
+    if os.path.isfile(os.path.join(path, "adapter_config.json")):
+        from peft import AutoPeftModelForCausalLM, PeftConfig
+
+        from semcore_hf.training.prepare import detect_model_kind
+
+        base = PeftConfig.from_pretrained(path).base_model_name_or_path
+        kind = detect_model_kind(base) if model_kind == "auto" else model_kind
+        if kind == "causal_lm":
+            from transformers import AutoTokenizer
+
+            model = AutoPeftModelForCausalLM.from_pretrained(path, **kwargs).merge_and_unload()
+            return model, AutoTokenizer.from_pretrained(path)
+        from peft import PeftModel
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        model = AutoModelForImageTextToText.from_pretrained(base, **kwargs)
+        model = PeftModel.from_pretrained(model, path).merge_and_unload()
+        return model, AutoProcessor.from_pretrained(path)
+    model, processing_class, _ = load_model_and_processor(path, model_kind, **kwargs)
+    return model, processing_class

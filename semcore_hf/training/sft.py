@@ -1,0 +1,114 @@
+"""The glue around TRL's `SFTTrainer`: prepare a SID-ready base model, then run TRL's own SFT recipe on it.
+
+Training is plain next-token cross-entropy on the SID completion (TRL prompt-completion data supervises only the
+completion), so there is no trainer of our own: like peft, we plug into TRL.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import replace
+
+from semcore_hf.tokenization import SIDTokenizerExtension
+from semcore_hf.training.config import SIDTrainingArguments
+from semcore_hf.training.prepare import detect_model_kind, prepare_model_for_sids
+
+logger = logging.getLogger(__name__)
+
+
+def make_parser(prog: str | None = None):
+    """A `TrlParser` over (SIDTrainingArguments, ScriptArguments, SFTConfig, ModelConfig, DatasetMixtureConfig).
+
+    It accepts `--config recipe.yaml` (the same YAML `trl sft --config` takes, plus the SIDTrainingArguments keys) and
+    command-line flags that override the YAML.
+    """
+    from trl import DatasetMixtureConfig, ModelConfig, ScriptArguments, SFTConfig, TrlParser
+
+    return TrlParser((SIDTrainingArguments, ScriptArguments, SFTConfig, ModelConfig, DatasetMixtureConfig), prog=prog)
+
+
+def train(sid_args: SIDTrainingArguments, script_args, training_args, model_args, dataset_args=None) -> str:
+    """Prepare the base model for SIDs and fine-tune it with TRL's `SFTTrainer`.
+
+    Args:
+        sid_args (`SIDTrainingArguments`): SID-specific options.
+        script_args (`trl.ScriptArguments`): dataset name / config / splits.
+        training_args (`trl.SFTConfig`): the training arguments (output_dir, steps, lr, ...).
+        model_args (`trl.ModelConfig`): base model and LoRA options.
+        dataset_args (`trl.DatasetMixtureConfig`, *optional*): a `datasets:` mixture instead of `dataset_name`.
+
+    Returns:
+        `str`: the output directory holding the trained model (or adapter), its tokenizer/processor and the
+        `SIDTokenizerExtension`.
+    """
+    from datasets import load_dataset
+    from trl import SFTTrainer, get_dataset, get_peft_config
+
+    if not model_args.model_name_or_path:
+        raise ValueError("Set `model_name_or_path` (in the recipe YAML or with --model_name_or_path).")
+    kind = sid_args.model_kind
+    if kind == "auto":
+        kind = detect_model_kind(model_args.model_name_or_path)
+    prepared = sid_args.prepared_model_dir or os.path.join(training_args.output_dir, "sid_ready_base")
+    extension = SIDTokenizerExtension()
+    if os.path.isfile(os.path.join(prepared, "config.json")):
+        logger.info("Re-using the SID-ready base model in %s", prepared)
+        from transformers import AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(prepared)
+        new_ids = tok.convert_tokens_to_ids(list(extension.tokens))
+    else:
+        new_ids = prepare_model_for_sids(model_args.model_name_or_path, prepared, extension, kind)
+
+    if dataset_args is not None and dataset_args.datasets:
+        dataset = get_dataset(dataset_args)
+    elif script_args.dataset_name:
+        dataset = load_dataset(script_args.dataset_name, name=script_args.dataset_config)
+    else:
+        raise ValueError("Set `dataset_name` (a folder written by `semcore-hf build-sids`) or a `datasets:` mixture.")
+    if script_args.dataset_train_split not in dataset:
+        raise ValueError(
+            f"Split {script_args.dataset_train_split!r} not in the dataset (has {list(dataset)}); "
+            "set `dataset_train_split`."
+        )
+
+    peft_config = get_peft_config(model_args)
+    if peft_config is not None and sid_args.train_sid_token_embeddings:
+        # The structure tokens' rows are new: without this LoRA would leave them at their random initialisation.
+        peft_config = replace(peft_config, trainable_token_indices=list(new_ids))
+    if kind == "image_text_to_text" and training_args.max_length is not None:
+        logger.warning("VLM training: setting max_length=None (truncation breaks image tokens, trl#4289).")
+        training_args.max_length = None
+
+    model_init_kwargs = dict(training_args.model_init_kwargs or {})
+    if model_args.dtype is not None:
+        model_init_kwargs.setdefault("dtype", model_args.dtype)
+    training_args.model_init_kwargs = model_init_kwargs or None
+    if kind == "image_text_to_text":
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        model = AutoModelForImageTextToText.from_pretrained(prepared, **model_init_kwargs)
+        processing_class = AutoProcessor.from_pretrained(prepared)
+    else:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        model = AutoModelForCausalLM.from_pretrained(prepared, **model_init_kwargs)
+        processing_class = AutoTokenizer.from_pretrained(prepared)
+    training_args.model_init_kwargs = None  # the model is already instantiated
+    eval_split = script_args.dataset_test_split
+    trainer = SFTTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=dataset[script_args.dataset_train_split],
+        eval_dataset=dataset[eval_split] if training_args.eval_strategy != "no" and eval_split in dataset else None,
+        processing_class=processing_class,
+        peft_config=peft_config,
+    )
+    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    trainer.save_model(training_args.output_dir)
+    if trainer.accelerator.is_main_process:
+        extension.save_pretrained(training_args.output_dir)
+    if training_args.push_to_hub:
+        trainer.push_to_hub(dataset_name=script_args.dataset_name)
+    return training_args.output_dir

@@ -1,0 +1,134 @@
+"""SemCORERetriever: constrained retrieval returns k distinct valid targets, exact scores, collision expansion."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from semcore_hf import SemCORERetriever
+from semcore_hf.data.prompts import t2i_prompt, to_text_only
+
+QUERIES = ["a dog on the grass", "a cat on a chair", "a boat on the lake", "fruit on a table", "a man on a bike"]
+
+
+@pytest.fixture(scope="module")
+def lm_retriever(sid_lm_dir, small_index):
+    return SemCORERetriever.from_pretrained(sid_lm_dir, small_index, device="cpu")
+
+
+def test_returns_k_distinct_targets_with_their_sids(lm_retriever, small_index):
+    results = lm_retriever.retrieve(QUERIES, k=5, num_beams=6)
+    assert len(results) == len(QUERIES)
+    for res in results:
+        ids = [r["target_id"] for r in res]
+        assert len(ids) == 5 and len(set(ids)) == 5
+        for r in res:
+            assert r["sid"] == small_index.sid_of(r["target_id"])
+        scores = [r["score"] for r in res]
+        assert scores == sorted(scores, reverse=True)
+        assert all(torch.isfinite(torch.tensor(scores)))
+
+
+def test_collision_group_is_expanded_with_one_score(lm_retriever, small_index):
+    groups = small_index.collision_groups()
+    assert groups, "the fixture holds two identical texts"
+    sid, members = next(iter(groups.items()))
+    res = lm_retriever.retrieve(QUERIES[:2], k=len(small_index), num_beams=small_index.num_sids)
+    for per in res:
+        got = [r for r in per if r["sid"] == sid]
+        assert sorted(r["target_id"] for r in got) == sorted(members)
+        assert len({r["score"] for r in got}) == 1
+
+
+def _brute_force_scores(retriever, query, length_penalty=1.0):
+    """Teacher-forced mean log-prob of every SID's token sequence after the prompt (no beam search)."""
+    tok, model = retriever.tokenizer, retriever.model
+    prompt = tok.apply_chat_template(to_text_only(t2i_prompt(query)), add_generation_prompt=True, tokenize=False)
+    p_ids = tok(prompt, add_special_tokens=False).input_ids
+    seqs = retriever.extension.encode(retriever.index.sids, tok)
+    out = {}
+    for row, seq in enumerate(seqs):
+        ids = torch.tensor([p_ids + seq])
+        with torch.no_grad():
+            logp = torch.log_softmax(model(ids).logits[0, :-1].float(), -1)
+        tgt = ids[0, 1:]
+        lp = logp.gather(-1, tgt[:, None])[:, 0][len(p_ids) - 1 :].sum().item()
+        out[row] = lp / len(seq) ** length_penalty
+    return out
+
+
+def test_exhaustive_beams_match_brute_force_scores(lm_retriever, small_index):
+    # With at least as many beams as SIDs, constrained beam search is exhaustive: every SID comes back with its
+    # exact sequence score, so the ranking must equal a brute-force teacher-forced ranking.
+    n = small_index.num_sids
+    for query in QUERIES[:3]:
+        found = lm_retriever.generate_sids([query], num_beams=n + 2)[0]
+        ref = _brute_force_scores(lm_retriever, query)
+        assert sorted(r for r, _ in found) == sorted(ref)
+        for row, score in found:
+            assert score == pytest.approx(ref[row], abs=1e-4)
+        assert [r for r, _ in found] == sorted(ref, key=lambda r: -ref[r])
+
+
+def test_batching_and_left_padding_do_not_change_results(lm_retriever):
+    one = [lm_retriever.retrieve([q], k=4, num_beams=4)[0] for q in QUERIES]
+    batched = lm_retriever.retrieve(QUERIES, k=4, num_beams=4, batch_size=5)
+    for a, b in zip(one, batched):
+        assert [r["target_id"] for r in a] == [r["target_id"] for r in b]
+        assert [r["score"] for r in a] == pytest.approx([r["score"] for r in b], abs=1e-4)
+
+
+def test_bad_input_errors(lm_retriever, small_index, images):
+    with pytest.raises(ValueError, match="larger than the number of targets"):
+        lm_retriever.retrieve(QUERIES[:1], k=len(small_index) + 1)
+    with pytest.raises(TypeError, match="list of queries"):
+        lm_retriever.retrieve("a dog", k=2)
+    with pytest.raises(TypeError, match="all strings"):
+        lm_retriever.retrieve(["a dog", images[0]], k=2)
+    with pytest.raises(ValueError, match="need a VLM"):
+        lm_retriever.retrieve(images[:1], k=2)
+    with pytest.raises(ValueError, match="no GSVScorer"):
+        lm_retriever.retrieve(QUERIES[:1], k=2, gsv_alpha=0.5)
+    assert lm_retriever.retrieve([], k=2) == []
+
+
+def test_trie_from_another_tokenizer_is_refused(sid_lm_dir, small_index, tiny_lm_dir):
+    from transformers import AutoTokenizer
+
+    from semcore_hf import SIDTrie
+
+    other = AutoTokenizer.from_pretrained(tiny_lm_dir)  # lacks the SID tokens: another vocabulary
+    other.add_special_tokens({"additional_special_tokens": ["<sid>", "</sid>", "<sid_sep>"]})
+    trie = SIDTrie.from_sids(small_index.sids, other)
+    with pytest.raises(ValueError, match="(?i)tokenizer"):
+        SemCORERetriever.from_pretrained(sid_lm_dir, small_index, device="cpu", trie=trie)
+
+
+def test_gsv_reranks_candidates(sid_lm_dir, small_index):
+    from semcore_hf.retrieval.retriever import SemCORERetriever as R
+
+    texts = dict(zip(small_index.target_ids, [f"text of {t}" for t in small_index.target_ids]))
+    retriever = R.from_pretrained(sid_lm_dir, small_index, device="cpu", gsv=True, candidate_texts=texts)
+    plain = retriever.retrieve(QUERIES[:2], k=4, num_beams=4)
+    verified = retriever.retrieve(QUERIES[:2], k=4, num_beams=4, gsv_alpha=0.5)
+    for p, v in zip(plain, verified):
+        assert all(r["gsv_score"] is not None for r in v)
+        assert [r["score"] for r in v] == sorted((r["score"] for r in v), reverse=True)
+        assert {r["target_id"] for r in v} <= {t for t in small_index.target_ids}
+        assert all(r["gsv_score"] is None for r in p)
+    # alpha=1 keeps the generation order among distinct SIDs
+    same = retriever.retrieve(QUERIES[:1], k=4, num_beams=4, gsv_alpha=1.0)[0]
+    gen = [r["generation_score"] for r in same]
+    assert gen == sorted(gen, reverse=True)
+
+
+def test_vlm_image_queries_i2t_and_text_queries(sid_llava_dir, small_index, images):
+    retriever = SemCORERetriever.from_pretrained(sid_llava_dir, small_index, device="cpu")
+    i2t = retriever.retrieve(images[:3], k=3, num_beams=3)
+    t2i = retriever.retrieve(QUERIES[:2], k=3, num_beams=3)
+    for res in i2t + t2i:
+        assert len(res) == 3
+        assert all(r["sid"] == small_index.sid_of(r["target_id"]) for r in res)
+    # batch invariance with images of different sizes
+    single = retriever.retrieve(images[1:2], k=3, num_beams=3)[0]
+    assert [r["target_id"] for r in single] == [r["target_id"] for r in i2t[1]]
