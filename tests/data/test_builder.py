@@ -93,9 +93,6 @@ def test_memorize_rows(built, indexes):
 
 def _check_negatives(rows, index, own_targets):
     cluster = dict(zip(index.target_ids, np.asarray(index.target_cluster).tolist()))
-    by_query = {}
-    for r in rows:
-        by_query.setdefault(r["query_id"], []).append(r)
     n_same = 0
     for r in rows:
         assert r["completion"][0]["content"] == (prompts.YES if r["label"] else prompts.NO)
@@ -121,9 +118,8 @@ def test_verify_t2i_negatives_same_cluster(built, indexes):
         same = [t for t in train_ids if cluster[t] == cluster[pos["target_id"]] and t != pos["target_id"]]
         if same:  # same cluster whenever the cluster (in this split) has another member
             assert neg["target_id"] in same
-        assert pos["query_id"].split("#")[0] and CORPUS[pos["target_id"]][1][int(pos["query_id"][-1])] in _text(
-            pos["prompt"]
-        )
+        caption = CORPUS[pos["target_id"]][1][int(pos["query_id"].split("#")[1])]
+        assert caption in _text(pos["prompt"]) and caption in _text(neg["prompt"])
 
 
 def test_verify_i2t_negatives_never_own_captions(built, indexes):
