@@ -45,7 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     module = importlib.import_module(COMMANDS[known.command][0])
     cmd_parser = argparse.ArgumentParser(prog=f"semcore-hf {known.command}", description=COMMANDS[known.command][1])
     module.add_arguments(cmd_parser)
-    args = cmd_parser.parse_args(rest)
+    if getattr(module, "PASS_THROUGH_UNKNOWN", False):
+        # e.g. `train`: every flag it does not know goes to TRL's parser (SFTConfig / ModelConfig overrides).
+        args, args.overrides = cmd_parser.parse_known_args(rest)
+    else:
+        args = cmd_parser.parse_args(rest)
     return int(module.run(args) or 0)
 
 

@@ -5,10 +5,16 @@ from __future__ import annotations
 import argparse
 import os
 
+PASS_THROUGH_UNKNOWN = True
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", required=True, help="A recipe YAML (see recipes/); flags after it override it.")
-    parser.add_argument("overrides", nargs=argparse.REMAINDER, help="TRL / SFTConfig flags, e.g. --max_steps 10.")
+    parser.add_argument(
+        "--config",
+        required=True,
+        help="A recipe YAML (see recipes/). Any other flag (e.g. --max_steps 10) overrides the YAML; the flags are "
+        "those of trl sft (SFTConfig, ModelConfig, ScriptArguments) plus SIDTrainingArguments.",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,10 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from semcore_hf.evaluation.baselines import dense_text_retrieval
+from semcore_hf.evaluation.harness import QuerySet, build_query_set, evaluate_retriever
 from semcore_hf.evaluation.metrics import recall_at_k
 from semcore_hf.evaluation.plots import plot_recall_curves
 
-__all__ = ["RECALL_METRIC_PATH", "load_recall_metric", "plot_recall_curves", "recall_at_k"]
+__all__ = [
+    "RECALL_METRIC_PATH",
+    "QuerySet",
+    "build_query_set",
+    "dense_text_retrieval",
+    "evaluate_retriever",
+    "load_recall_metric",
+    "plot_recall_curves",
+    "recall_at_k",
+]
 
 #: Folder of the local `evaluate` module (`recall_at_k/recall_at_k.py`: the script name must equal the folder name).
 RECALL_METRIC_PATH = str(Path(__file__).resolve().parent / "recall_at_k")

@@ -53,6 +53,9 @@ class SemCORERetriever:
             with a VLM.
         length_penalty (`float`, *optional*, defaults to 1.0): beam-search length penalty; 1.0 ranks SIDs by mean
             token log-probability, 0.0 by total log-probability (which favours short SIDs).
+        gallery (`Sequence[str]`, *optional*): restrict retrieval to these target ids (e.g. the 1K test images of
+            Flickr30K's Karpathy split while the index also holds the training images). The trie then holds only
+            their SIDs, and collision groups expand only to gallery members.
 
     Example:
 
@@ -74,6 +77,7 @@ class SemCORERetriever:
         candidate_texts: Mapping[str, str] | None = None,
         candidate_images: Mapping[str, Any] | None = None,
         length_penalty: float = 1.0,
+        gallery: Sequence[str] | None = None,
     ) -> None:
         self.model = model.eval()
         self.processing_class = processing_class
@@ -87,17 +91,31 @@ class SemCORERetriever:
                 f"{type(processing_class).__name__} has no chat template; SemCORE prompts are rendered with "
                 "`apply_chat_template(..., add_generation_prompt=True)` exactly as in training."
             )
-        vocab_size = (
-            model.get_output_embeddings().weight.shape[0] if model.get_output_embeddings() is not None else None
-        )
+        out_emb = model.get_output_embeddings()
+        vocab_size = out_emb.weight.shape[0] if out_emb is not None else len(self.tokenizer)
+        self.gallery = None
+        rows = None
+        if gallery is not None:
+            self.gallery = {str(t) for t in gallery}
+            positions = {t: i for i, t in enumerate(index.target_ids)}
+            unknown = sorted(t for t in self.gallery if t not in positions)
+            if unknown:
+                raise ValueError(f"{len(unknown)} gallery target(s) are not in the index, e.g. {unknown[:3]}.")
+            rows = sorted({int(index.target_sid[positions[t]]) for t in self.gallery})
         if trie is None:
-            trie = SIDTrie.from_sids(index.sids, processing_class, self.extension, vocab_size=vocab_size)
+            if rows is None:
+                trie = SIDTrie.from_sids(index.sids, processing_class, self.extension, vocab_size=vocab_size)
+            else:
+                seqs = self.extension.encode([index.sids[r] for r in rows], processing_class)
+                fingerprint = self.extension.fingerprint(processing_class)
+                trie = SIDTrie.build(seqs, vocab_size, sid_rows=rows, tokenizer_fingerprint=fingerprint)
         else:
             trie.check_tokenizer(processing_class)
-            if trie.num_sids != index.num_sids:
+            expected = index.num_sids if rows is None else len(rows)
+            if trie.num_sids != expected:
                 raise ValueError(
-                    f"The trie holds {trie.num_sids} SIDs but the index {index.num_sids}: rebuild the trie from this "
-                    "index (`SIDTrie.from_sids(index.sids, tokenizer)`)."
+                    f"The trie holds {trie.num_sids} SIDs but the index (gallery) {expected}: rebuild the trie from "
+                    "this index (`SIDTrie.from_sids(index.sids, tokenizer)`)."
                 )
         self.trie = trie.to(self._device)
         self.gsv = gsv
@@ -264,12 +282,12 @@ class SemCORERetriever:
         queries = list(queries)
         if not queries:
             return []
-        n_targets = len(self.index)
+        n_targets = len(self.index) if self.gallery is None else len(self.gallery)
         if not isinstance(k, int) or isinstance(k, bool) or k < 1:
             raise ValueError(f"k must be a positive int, got {k!r}.")
         if k > n_targets:
             raise ValueError(f"k={k} is larger than the number of targets in the index ({n_targets}); lower k.")
-        num_beams = num_beams or min(k, self.index.num_sids)
+        num_beams = num_beams or min(k, self.trie.num_sids)
         direction = direction or _infer_direction(queries)
         if gsv_alpha is not None and self.gsv is None:
             raise ValueError(
@@ -295,6 +313,8 @@ class SemCORERetriever:
         for row, score in sid_rows:
             sid = self.index.sids[row]
             for target in self.index.targets_of_row(row):
+                if self.gallery is not None and target not in self.gallery:
+                    continue
                 out.append(
                     {"target_id": target, "sid": sid, "score": score, "generation_score": score, "gsv_score": None}
                 )

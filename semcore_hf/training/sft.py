@@ -42,8 +42,7 @@ def train(sid_args: SIDTrainingArguments, script_args, training_args, model_args
         `str`: the output directory holding the trained model (or adapter), its tokenizer/processor and the
         `SIDTokenizerExtension`.
     """
-    from datasets import load_dataset
-    from trl import SFTTrainer, get_dataset, get_peft_config
+    from trl import SFTTrainer, get_peft_config
 
     if not model_args.model_name_or_path:
         raise ValueError("Set `model_name_or_path` (in the recipe YAML or with --model_name_or_path).")
@@ -61,18 +60,7 @@ def train(sid_args: SIDTrainingArguments, script_args, training_args, model_args
     else:
         new_ids = prepare_model_for_sids(model_args.model_name_or_path, prepared, extension, kind)
 
-    if dataset_args is not None and dataset_args.datasets:
-        dataset = get_dataset(dataset_args)
-    elif script_args.dataset_name:
-        dataset = load_dataset(script_args.dataset_name, name=script_args.dataset_config)
-    else:
-        raise ValueError("Set `dataset_name` (a folder written by `semcore-hf build-sids`) or a `datasets:` mixture.")
-    if script_args.dataset_train_split not in dataset:
-        raise ValueError(
-            f"Split {script_args.dataset_train_split!r} not in the dataset (has {list(dataset)}); "
-            "set `dataset_train_split`."
-        )
-
+    train_dataset, eval_dataset = _load_training_data(script_args, dataset_args)
     peft_config = get_peft_config(model_args)
     if peft_config is not None and sid_args.train_sid_token_embeddings:
         # The structure tokens' rows are new: without this LoRA would leave them at their random initialisation.
@@ -96,15 +84,15 @@ def train(sid_args: SIDTrainingArguments, script_args, training_args, model_args
         model = AutoModelForCausalLM.from_pretrained(prepared, **model_init_kwargs)
         processing_class = AutoTokenizer.from_pretrained(prepared)
     training_args.model_init_kwargs = None  # the model is already instantiated
-    eval_split = script_args.dataset_test_split
     trainer = SFTTrainer(
         model=model,
         args=training_args,
-        train_dataset=dataset[script_args.dataset_train_split],
-        eval_dataset=dataset[eval_split] if training_args.eval_strategy != "no" and eval_split in dataset else None,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset if training_args.eval_strategy != "no" else None,
         processing_class=processing_class,
         peft_config=peft_config,
     )
+    _expose_trainable_tokens_bias(trainer.model)
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     trainer.save_model(training_args.output_dir)
     if trainer.accelerator.is_main_process:
@@ -112,3 +100,71 @@ def train(sid_args: SIDTrainingArguments, script_args, training_args, model_args
     if training_args.push_to_hub:
         trainer.push_to_hub(dataset_name=script_args.dataset_name)
     return training_args.output_dir
+
+
+_TRAINING_COLUMNS = ("prompt", "completion", "images")
+
+
+def _load_training_data(script_args, dataset_args):
+    """Train (and eval) datasets from `dataset_name` + `dataset_config`, else from a TRL `datasets:` mixture.
+
+    Unlike `trl sft`, an explicit `dataset_name` wins over the recipe's `datasets:` mixture, so that
+    `semcore-hf train --config recipe.yaml --dataset_name my/sids --dataset_config t2i,memorize_t2i` re-targets a
+    recipe from the command line. `dataset_config` may list several task configs separated by commas; they are
+    concatenated. Memorisation configs (`memorize_*`) contribute every split, test included: GRACE-style
+    memorisation teaches the model the identifier of every target, including the targets of test queries.
+    """
+    from datasets import concatenate_datasets, load_dataset
+    from trl import get_dataset
+
+    if script_args.dataset_name:
+        if dataset_args is not None and dataset_args.datasets:
+            logger.warning("dataset_name=%s replaces the recipe's `datasets:` mixture.", script_args.dataset_name)
+        configs = [c.strip() for c in (script_args.dataset_config or "").split(",") if c.strip()] or [None]
+        train_parts, eval_parts = [], []
+        for config in configs:
+            dd = load_dataset(script_args.dataset_name, name=config)
+            if config is not None and config.startswith("memorize"):
+                train_parts.extend(dd[s] for s in dd)
+                continue
+            if script_args.dataset_train_split not in dd:
+                raise ValueError(
+                    f"Split {script_args.dataset_train_split!r} not in {script_args.dataset_name} config {config!r} "
+                    f"(it has {list(dd)}); set `dataset_train_split`."
+                )
+            train_parts.append(dd[script_args.dataset_train_split])
+            if script_args.dataset_test_split in dd:
+                eval_parts.append(dd[script_args.dataset_test_split])
+        return _concat(train_parts, concatenate_datasets), _concat(eval_parts, concatenate_datasets)
+    if dataset_args is not None and dataset_args.datasets:
+        dataset = get_dataset(dataset_args)
+        return dataset["train"], dataset.get("test")
+    raise ValueError("Set `dataset_name` (a folder written by `semcore-hf build-sids`) or a `datasets:` mixture.")
+
+
+def _concat(parts, concatenate_datasets):
+    """Concatenate task splits on the columns TRL trains on (tasks carry different bookkeeping columns)."""
+    if not parts:
+        return None
+    if len(parts) == 1:
+        return parts[0]
+    keep = [c for c in _TRAINING_COLUMNS if all(c in p.column_names for p in parts)]
+    return concatenate_datasets([p.select_columns(keep) for p in parts])
+
+
+def _expose_trainable_tokens_bias(model) -> None:
+    """Let TRL's fused LM head read `lm_head.bias` through peft's `TrainableTokensWrapper`.
+
+    With tied embeddings, peft wraps the LM head too when `trainable_token_indices` is set; the wrapper serves
+    `.weight` (the merged weights, so gradients reach the new token rows) but raises on `.bias`, which TRL's fused
+    head reads. A bias-free head has `bias = None`, so exposing that exact value is safe.
+    """
+    try:
+        from peft.utils.other import TrainableTokensWrapper
+    except ImportError:  # pragma: no cover
+        return
+    for module in model.modules():
+        if isinstance(module, TrainableTokensWrapper) and "bias" not in module.__dict__:
+            original = module.original_module
+            if getattr(original, "bias", None) is None:
+                module.__dict__["bias"] = None

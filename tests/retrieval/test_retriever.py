@@ -132,3 +132,18 @@ def test_vlm_image_queries_i2t_and_text_queries(sid_llava_dir, small_index, imag
     # batch invariance with images of different sizes
     single = retriever.retrieve(images[1:2], k=3, num_beams=3)[0]
     assert [r["target_id"] for r in single] == [r["target_id"] for r in i2t[1]]
+
+
+def test_gallery_restricts_candidates(sid_lm_dir, small_index):
+    groups = small_index.collision_groups()
+    _, members = next(iter(groups.items()))
+    gallery = [members[0], "img0", "img4", "img6"]  # one member of the collision group only
+    retriever = SemCORERetriever.from_pretrained(sid_lm_dir, small_index, device="cpu", gallery=gallery)
+    assert retriever.trie.num_sids == 4
+    res = retriever.retrieve(QUERIES[:3], k=4, num_beams=6)
+    for per in res:
+        assert sorted(r["target_id"] for r in per) == sorted(gallery)
+    with pytest.raises(ValueError, match="larger than the number of targets"):
+        retriever.retrieve(QUERIES[:1], k=5)
+    with pytest.raises(ValueError, match="not in the index"):
+        SemCORERetriever.from_pretrained(sid_lm_dir, small_index, device="cpu", gallery=["nope"])

@@ -1,0 +1,145 @@
+"""`semcore-hf build-sids`: image-caption data -> SID indexes (T2I images, I2T captions) -> TRL training splits.
+
+Example (Flickr30K, Karpathy split, MLLM captions for the image SIDs, a VLM for both directions):
+
+    semcore-hf build-sids --source dataset_flickr30k.json --image-root flickr30k-images \
+        --caption-images-with Qwen/Qwen2-VL-2B-Instruct --direction both \
+        --embedding-model sentence-transformers/all-MiniLM-L6-v2 --num-clusters 32 --output-dir outputs/sids
+
+Writes `<output-dir>/t2i_index` and/or `<output-dir>/i2t_index` (SIDIndex), `<output-dir>/dataset` (Parquet per
+task and split + dataset card; `trl sft --dataset_name <output-dir>/dataset --dataset_config t2i`) and
+`<output-dir>/build_report.json` (collision statistics and timings).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+
+from semcore_hf.cli._args import add_dataclass_arguments, dataclass_from_args
+
+logger = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from semcore_hf.identifiers import SIDConfig
+
+    io = parser.add_argument_group("input and output")
+    io.add_argument("--source", required=True, help="Karpathy JSON, image folder with metadata.jsonl, or a dataset.")
+    io.add_argument("--image-root", help="Base folder of relative image paths.")
+    io.add_argument("--caption-column", nargs="+", help="Caption column(s) of a HF dataset source.")
+    io.add_argument("--image-id-column", help="Column / key holding unique image ids.")
+    io.add_argument("--drop-empty", action="store_true", help="Drop empty captions with a warning instead of failing.")
+    io.add_argument("--output-dir", required=True, help="Where indexes, dataset and report are written.")
+    io.add_argument("--push-to-hub", metavar="PREFIX", help="Also push to <PREFIX>-t2i-index, -i2t-index, -data.")
+    what = parser.add_argument_group("what to build")
+    what.add_argument("--direction", choices=["t2i", "i2t", "both"], default="t2i")
+    what.add_argument(
+        "--t2i-text",
+        choices=["generated", "first_caption"],
+        default="generated",
+        help="Text of image SIDs: MLLM-generated captions (no leakage; DESIGN) or the first ground-truth caption.",
+    )
+    what.add_argument("--generated-captions", help="JSON file {image_id: caption} from an earlier captioning run.")
+    what.add_argument("--caption-images-with", metavar="VLM", help="Caption the images with this VLM first.")
+    what.add_argument("--caption-prompt", default="Describe this image in one sentence.")
+    what.add_argument("--tasks", nargs="+", help="Tasks to emit (default: all of the chosen directions).")
+    what.add_argument("--text-only", action="store_true", help="No image columns: data for a text-only causal LM.")
+    what.add_argument("--num-negatives", type=int, default=1, help="Negatives per positive in verify tasks.")
+    add_dataclass_arguments(parser, SIDConfig)
+
+
+def _captions_from_vlm(rows, model_id: str, prompt: str) -> dict[str, str]:
+    from semcore_hf.identifiers import caption_images
+    from semcore_hf.training.prepare import load_model_and_processor
+
+    model, processor, _ = load_model_and_processor(model_id, "image_text_to_text")
+    out = {}
+    for split, ds in rows.items():
+        logger.info("Captioning %d %s images with %s", len(ds), split, model_id)
+        caps = caption_images(ds["image"], model, processor, prompt=prompt)
+        out.update(zip(ds["image_id"], caps))
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from semcore_hf.data import (
+        build_sid_dataset,
+        i2t_targets,
+        load_image_caption_source,
+        push_sid_dataset_to_hub,
+        save_sid_dataset,
+        t2i_targets,
+    )
+    from semcore_hf.identifiers import SIDBuilder, SIDConfig
+
+    out = Path(args.output_dir)
+    config = dataclass_from_args(SIDConfig, args)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    source_kwargs = dict(image_root=args.image_root, drop_empty=args.drop_empty)
+    if args.caption_column:
+        source_kwargs["caption_column"] = (
+            args.caption_column if len(args.caption_column) > 1 else args.caption_column[0]
+        )
+    if args.image_id_column:
+        source_kwargs["image_id_column"] = args.image_id_column
+    if args.generated_captions:
+        source_kwargs["generated_captions"] = json.loads(Path(args.generated_captions).read_text())
+    rows = load_image_caption_source(args.source, **source_kwargs)
+    if args.caption_images_with:
+        generated = _captions_from_vlm(rows, args.caption_images_with, args.caption_prompt)
+        (out / "generated_captions.json").parent.mkdir(parents=True, exist_ok=True)
+        (out / "generated_captions.json").write_text(json.dumps(generated, indent=1))
+        rows = load_image_caption_source(args.source, **source_kwargs, generated_captions=generated)
+    timings["load"] = time.perf_counter() - t0
+
+    builder = SIDBuilder(config)
+    report: dict = {"config": config.to_dict(), "num_images": sum(len(d) for d in rows.values())}
+    indexes = {}
+    if args.direction in ("t2i", "both"):
+        t = time.perf_counter()
+        ids, texts = t2i_targets(rows, text=args.t2i_text)
+        indexes["t2i"] = builder.build(texts, ids)
+        indexes["t2i"].save_pretrained(out / "t2i_index")
+        timings["t2i_index"] = time.perf_counter() - t
+    if args.direction in ("i2t", "both"):
+        t = time.perf_counter()
+        ids, texts = i2t_targets(rows)
+        indexes["i2t"] = builder.build(texts, ids)
+        indexes["i2t"].save_pretrained(out / "i2t_index")
+        timings["i2t_index"] = time.perf_counter() - t
+    for direction, index in indexes.items():
+        report[f"{direction}_collisions"] = index.collision_report()
+        rep = report[f"{direction}_collisions"]
+        print(
+            f"[{direction}] {len(index)} targets, {index.num_sids} SIDs, {rep['num_groups']} collision groups "
+            f"({100 * rep['fraction_in_groups']:.1f}% of targets, largest {rep['largest_group']})"
+        )
+
+    t = time.perf_counter()
+    data = build_sid_dataset(
+        rows,
+        t2i_index=indexes.get("t2i"),
+        i2t_index=indexes.get("i2t"),
+        tasks=args.tasks,
+        text_only=args.text_only,
+        num_negatives=args.num_negatives,
+        seed=config.seed,
+    )
+    save_sid_dataset(data, out / "dataset")
+    timings["dataset"] = time.perf_counter() - t
+    report["rows"] = {task: {split: len(ds) for split, ds in dd.items()} for task, dd in data.items()}
+    report["timings_s"] = timings
+    (out / "build_report.json").write_text(json.dumps(report, indent=2))
+    for task, splits in report["rows"].items():
+        print(f"  {task}: " + ", ".join(f"{s}={n}" for s, n in splits.items()))
+    print(f"Written to {out}")
+    if args.push_to_hub:
+        for direction, index in indexes.items():
+            index.push_to_hub(f"{args.push_to_hub}-{direction}-index")
+        push_sid_dataset_to_hub(out / "dataset", f"{args.push_to_hub}-data")
+    return 0

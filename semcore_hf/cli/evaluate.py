@@ -1,0 +1,53 @@
+"""`semcore-hf evaluate`: Recall@K / MRR of a SID-trained model under the standard CMR protocol.
+
+    semcore-hf evaluate --model outputs/t2i_lora --index outputs/sids/t2i_index \
+        --source dataset_flickr30k.json --image-root flickr30k-images --direction t2i --split test
+
+Writes `<output-dir>/metrics.json`, `<output-dir>/predictions.jsonl` and `<output-dir>/recall.png`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="Trained model directory or Hub id.")
+    parser.add_argument("--index", required=True, help="SIDIndex of the direction's targets.")
+    parser.add_argument("--source", required=True, help="The image-caption source given to build-sids.")
+    parser.add_argument("--image-root", help="Base folder of relative image paths.")
+    parser.add_argument("--direction", choices=["t2i", "i2t"], default="t2i")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("-k", type=int, nargs="+", default=[1, 5, 10])
+    parser.add_argument("--num-beams", type=int, help="Beams (default: max k).")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--max-queries", type=int, help="Evaluate only the first N queries (quick checks).")
+    parser.add_argument("--full-index", action="store_true", help="Rank every target of the index, not the split's.")
+    parser.add_argument("--device", help="cpu, cuda, ... (default: cuda if available).")
+    parser.add_argument("--output-dir", default="outputs/eval")
+
+
+def run(args: argparse.Namespace) -> int:
+    from semcore_hf._io import atomic_write_text
+    from semcore_hf.data import load_image_caption_source
+    from semcore_hf.evaluation import build_query_set, evaluate_retriever, plot_recall_curves
+    from semcore_hf.retrieval import SemCORERetriever
+
+    rows = load_image_caption_source(args.source, image_root=args.image_root)
+    qs = build_query_set(rows, args.direction, args.split).head(args.max_queries)
+    retriever = SemCORERetriever.from_pretrained(
+        args.model, args.index, device=args.device, gallery=None if args.full_index else qs.gallery
+    )
+    res = evaluate_retriever(retriever, qs, k=args.k, num_beams=args.num_beams, batch_size=args.batch_size)
+    out = Path(args.output_dir)
+    summary = {"direction": args.direction, "split": args.split, "num_queries": len(qs), "gallery": len(qs.gallery)}
+    summary.update(metrics=res["metrics"], seconds_per_query=res["seconds_per_query"])
+    atomic_write_text(out / "metrics.json", json.dumps(summary, indent=2))
+    atomic_write_text(out / "predictions.jsonl", "".join(json.dumps(p) + "\n" for p in res["predictions"]))
+    plot_recall_curves({f"SemCORE {args.direction.upper()}": res["metrics"]}, out / "recall.png")
+    m = res["metrics"]
+    print(" | ".join(f"{key} {100 * m[key]:.1f}" for key in m if key.startswith("recall@")) + f" | mrr {m['mrr']:.3f}")
+    print(f"{len(qs)} queries, gallery {len(qs.gallery)}, {1000 * res['seconds_per_query']:.0f} ms/query -> {out}")
+    return 0

@@ -1,0 +1,132 @@
+"""Retrieval evaluation harness: the standard CMR protocol over a normalised image-caption split.
+
+T2I: every caption of every image of the split is a query; its one relevant target is its image; the gallery is the
+split's images (Karpathy protocol: 1K Flickr30K / 5K COCO test images). I2T: every image of the split is a query;
+its relevant targets are its captions (5 per image on Flickr30K / COCO); the gallery is the split's captions.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from semcore_hf.evaluation.metrics import recall_at_k
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class QuerySet:
+    """Queries, their relevant target ids and the gallery of one direction and split.
+
+    Attributes:
+        direction (`str`): `"t2i"` or `"i2t"`.
+        query_ids (`list[str]`): a caption id (T2I) or an image id (I2T) per query.
+        queries (`list`): caption texts (T2I) or PIL images (I2T).
+        relevant (`list[list[str]]`): the relevant target ids of each query.
+        gallery (`list[str]`): every target id of the split (what retrieval ranks).
+    """
+
+    direction: str
+    query_ids: list[str] = field(default_factory=list)
+    queries: list[Any] = field(default_factory=list)
+    relevant: list[list[str]] = field(default_factory=list)
+    gallery: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.queries)
+
+    def head(self, n: int | None) -> QuerySet:
+        """The first `n` queries (the gallery is unchanged)."""
+        if n is None or n >= len(self):
+            return self
+        return QuerySet(self.direction, self.query_ids[:n], self.queries[:n], self.relevant[:n], self.gallery)
+
+
+def build_query_set(rows: Any, direction: str = "t2i", split: str = "test") -> QuerySet:
+    """The queries of `split` from a normalised source (`semcore_hf.data.load_image_caption_source`).
+
+    Args:
+        rows (`datasets.DatasetDict`): normalised rows (`image_id`, `image`, `captions`, `split`).
+        direction (`str`, *optional*, defaults to `"t2i"`): `"t2i"` or `"i2t"`.
+        split (`str`, *optional*, defaults to `"test"`): the split to evaluate.
+    """
+    from semcore_hf.data.sources import caption_id
+
+    if direction not in ("t2i", "i2t"):
+        raise ValueError(f"direction must be 't2i' or 'i2t', got {direction!r}.")
+    if split not in rows:
+        raise ValueError(f"Split {split!r} not in the data (it has {list(rows)}).")
+    ds = rows[split]
+    qs = QuerySet(direction)
+    if direction == "t2i":
+        for image_id, caps in zip(ds["image_id"], ds["captions"]):
+            qs.gallery.append(str(image_id))
+            for j, cap in enumerate(caps):
+                qs.query_ids.append(caption_id(str(image_id), j))
+                qs.queries.append(cap)
+                qs.relevant.append([str(image_id)])
+        return qs
+    for row in ds:
+        ids = [caption_id(str(row["image_id"]), j) for j in range(len(row["captions"]))]
+        qs.gallery.extend(ids)
+        qs.query_ids.append(str(row["image_id"]))
+        qs.queries.append(row["image"])
+        qs.relevant.append(ids)
+    return qs
+
+
+def evaluate_retriever(
+    retriever: Any,
+    query_set: QuerySet,
+    k: Sequence[int] = (1, 5, 10),
+    num_beams: int | None = None,
+    batch_size: int = 8,
+    gsv_alpha: float | None = None,
+    show_progress: bool = True,
+) -> dict[str, Any]:
+    """Run `retriever.retrieve` on every query and score Recall@K / MRR.
+
+    Args:
+        retriever (`SemCORERetriever` or any object with the same `retrieve`): restrict it to
+            `query_set.gallery` (its `gallery=` argument) for the standard protocol.
+        query_set (`QuerySet`): from `build_query_set`.
+        k (`Sequence[int]`, *optional*, defaults to `(1, 5, 10)`): the cut-offs.
+        num_beams (`int`, *optional*): beams of the constrained search (defaults to `max(k)`).
+        batch_size (`int`, *optional*, defaults to 8): queries per `generate` call.
+        gsv_alpha (`float`, *optional*): GSV weight (see `SemCORERetriever.retrieve`); `None` disables GSV.
+        show_progress (`bool`, *optional*, defaults to `True`): tqdm over batches.
+
+    Returns:
+        `dict`: `metrics` (recall@K, mrr, ...), `seconds_per_query`, and `predictions` (per query: id, ranked
+        target ids, relevant ids).
+    """
+    kmax = max(k)
+    t0 = time.perf_counter()
+    results = retriever.retrieve(
+        query_set.queries,
+        k=kmax,
+        num_beams=num_beams or kmax,
+        batch_size=batch_size,
+        direction=query_set.direction,
+        gsv_alpha=gsv_alpha,
+        show_progress=show_progress,
+    )
+    seconds = time.perf_counter() - t0
+    ranked = [[r["target_id"] for r in per] for per in results]
+    metrics = recall_at_k(ranked, query_set.relevant, k=k)
+    short = sum(len(r) < kmax for r in ranked)
+    if short:
+        logger.warning("%d of %d queries got fewer than %d targets: raise num_beams.", short, len(ranked), kmax)
+    return {
+        "metrics": metrics,
+        "seconds_per_query": seconds / max(len(query_set), 1),
+        "queries_short_of_k": short,
+        "predictions": [
+            {"query_id": q, "ranked": r, "relevant": rel}
+            for q, r, rel in zip(query_set.query_ids, ranked, query_set.relevant)
+        ],
+    }
