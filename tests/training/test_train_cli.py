@@ -1,0 +1,234 @@
+"""`semcore-hf train` end to end on the tiny LM: LoRA (+ trainable structure-token rows) and full fine-tuning."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from semcore_hf.cli.main import main
+from semcore_hf.tokenization import SIDTokenizerExtension
+
+RECIPE = str(Path(__file__).resolve().parents[2] / "recipes" / "t2i_causal_lm_lora.yaml")
+N_TRAIN_ROWS = 12 + 8  # t2i train (4 images x 3 captions) + memorize_t2i over every split (8 images)
+
+
+def _train_argv(model_dir, out, dataset_dir, *extra):
+    return [
+        "train", "--config", RECIPE, "--model_name_or_path", model_dir, "--output_dir", str(out),
+        "--use_cpu", "true", "--bf16", "false", "--per_device_train_batch_size", "2", "--save_strategy", "no",
+        "--dataset_name", str(dataset_dir), "--dataset_config", "t2i,memorize_t2i", "--learning_rate", "0.01",
+        "--report_to", "none", *extra,
+    ]  # fmt: skip
+
+
+def _run_recording(argv):
+    """Run `main(argv)` and return (rc, the SFTTrainer it built)."""
+    import trl
+
+    seen = []
+
+    class Recording(trl.SFTTrainer):
+        def __init__(self, *a, **k):
+            super().__init__(*a, **k)
+            seen.append(self)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(trl, "SFTTrainer", Recording)
+        rc = main(argv)
+    assert len(seen) == 1
+    return rc, seen[0]
+
+
+@pytest.fixture(scope="module")
+def lora_run(tiny_lm_dir, text_sids, tmp_path_factory):
+    out = tmp_path_factory.mktemp("train_lora") / "model"
+    argv = _train_argv(tiny_lm_dir, out, text_sids / "dataset", "--max_steps", "3", "--lora_r", "4")
+    argv += ["--lora_alpha", "8", "--lora_target_modules", "q_proj", "v_proj"]
+    rc, trainer = _run_recording(argv)
+    assert rc == 0
+    return out, trainer
+
+
+@pytest.fixture(scope="module")
+def full_run(tiny_lm_dir, text_sids, tmp_path_factory):
+    out = tmp_path_factory.mktemp("train_full") / "model"
+    # warmup 0: with the recipe's warmup ratio the single step would run at learning rate 0
+    argv = _train_argv(tiny_lm_dir, out, text_sids / "dataset", "--max_steps", "1", "--use_peft", "false")
+    rc, trainer = _run_recording([*argv, "--warmup_steps", "0"])
+    assert rc == 0
+    return out, trainer
+
+
+def _structure_ids(path):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(path)).convert_tokens_to_ids(list(SIDTokenizerExtension().tokens))
+
+
+def _base_embedding(out):
+    base = load_file(out / "sid_ready_base" / "model.safetensors")
+    return next(v for k, v in base.items() if k.endswith("embed_tokens.weight"))
+
+
+def test_lora_run_trains_on_every_row_for_the_requested_steps(lora_run):
+    _, trainer = lora_run
+    assert trainer.state.global_step == 3
+    assert len(trainer.train_dataset) == N_TRAIN_ROWS  # memorize_t2i contributed train+validation+test
+    assert trainer.eval_dataset is None  # eval_strategy "no"
+
+
+def test_lora_adapter_holds_learned_structure_token_rows(lora_run):
+    out, _ = lora_run
+    ids = _structure_ids(out)
+    cfg = json.loads((out / "adapter_config.json").read_text())
+    assert cfg["peft_type"] == "LORA" and cfg["r"] == 4 and cfg["lora_alpha"] == 8
+    assert set(cfg["target_modules"]) == {"q_proj", "v_proj"}
+    assert cfg["trainable_token_indices"] == ids
+    weights = load_file(out / "adapter_model.safetensors")
+    deltas = [v for k, v in weights.items() if k.endswith("trainable_tokens_delta")]
+    assert len(deltas) >= 1
+    base_rows = _base_embedding(out)[ids]
+    for delta in deltas:
+        # peft's "delta" holds the replacement rows, initialised as a copy of the base rows: a learned row is one
+        # that is non-zero and differs from the SID-ready base's row
+        assert delta.shape == base_rows.shape
+        assert (delta.abs().sum(dim=1) > 0).all()
+        assert ((delta - base_rows).abs().amax(dim=1) > 0).all(), "a structure-token row was not trained"
+    assert any("lora_A" in k for k in weights) and any("lora_B" in k for k in weights)
+
+
+def test_training_output_is_self_contained_for_retrieval(lora_run):
+    out, _ = lora_run
+    assert SIDTokenizerExtension.from_pretrained(out) == SIDTokenizerExtension()
+    assert (out / "sid_ready_base" / "config.json").is_file()
+    assert (out / "tokenizer_config.json").is_file()
+
+
+def test_retriever_merges_the_lora_adapter_and_retrieves(lora_run, text_sids):
+    from semcore_hf.identifiers import SIDIndex
+    from semcore_hf.retrieval import SemCORERetriever
+
+    out, _ = lora_run
+    index_dir = text_sids / "t2i_index"
+    retriever = SemCORERetriever.from_pretrained(str(out), str(index_dir), device="cpu")
+    assert not hasattr(retriever.model, "peft_config")  # merged into a plain transformers model
+    # the merged embedding holds the learned rows of the structure tokens and the base rows elsewhere
+    ids = _structure_ids(out)
+    base_emb = _base_embedding(out)
+    delta = next(
+        v
+        for k, v in load_file(out / "adapter_model.safetensors").items()
+        if "embed_tokens" in k and k.endswith("trainable_tokens_delta")
+    )
+    merged = retriever.model.get_input_embeddings().weight.detach()
+    torch.testing.assert_close(merged[ids], delta)
+    others = torch.ones(len(merged), dtype=torch.bool)
+    others[ids] = False
+    torch.testing.assert_close(merged[others], base_emb[others])
+    index = SIDIndex.from_pretrained(str(index_dir))
+    results = retriever.retrieve(["a dog on the grass", "boats on a lake"], k=3)
+    assert len(results) == 2
+    for res in results:
+        assert len(res) == 3
+        targets = [r["target_id"] for r in res]
+        assert len(set(targets)) == 3 and set(targets) <= set(index.target_ids)
+        for r in res:
+            assert r["sid"] == index.sid_of(r["target_id"])
+        scores = [r["score"] for r in res]
+        assert scores == sorted(scores, reverse=True)
+
+
+def test_full_fine_tune_writes_a_plain_model(full_run, text_sids):
+    from semcore_hf.retrieval import SemCORERetriever
+
+    out, trainer = full_run
+    assert trainer.state.global_step == 1
+    assert not (out / "adapter_config.json").exists()
+    assert (out / "model.safetensors").is_file() and (out / "sid_tokenizer_extension.json").is_file()
+    ids = _structure_ids(out)
+    trained = load_file(out / "model.safetensors")
+    base = load_file(out / "sid_ready_base" / "model.safetensors")
+    key = next(k for k in trained if k.endswith("embed_tokens.weight"))
+    assert not torch.equal(trained[key][ids], base[key][ids])  # full fine-tuning updated the new rows too
+    res = SemCORERetriever.from_pretrained(str(out), str(text_sids / "t2i_index"), device="cpu").retrieve(
+        ["a cat on a sofa"], k=2
+    )
+    assert len(res[0]) == 2
+
+
+# ------------------------------------------------------------------------------------------------ training data
+
+
+def test_load_training_data_concatenates_configs(text_sids):
+    from trl import ScriptArguments
+
+    from semcore_hf.training.sft import _load_training_data
+
+    ds = str(text_sids / "dataset")
+    train, evaluation = _load_training_data(ScriptArguments(dataset_name=ds, dataset_config="t2i, memorize_t2i"), None)
+    assert len(train) == N_TRAIN_ROWS and train.column_names == ["prompt", "completion"]
+    assert len(evaluation) == 6  # only t2i's test split (memorize has no held-out part)
+    sids = {m[0]["content"] for m in train["completion"]}
+    assert len(sids) == 8  # every image SID is taught, test images included
+
+    only_t2i, ev = _load_training_data(ScriptArguments(dataset_name=ds, dataset_config="t2i"), None)
+    assert len(only_t2i) == 12 and len(ev) == 6
+    memo, ev = _load_training_data(ScriptArguments(dataset_name=ds, dataset_config="memorize_t2i"), None)
+    assert len(memo) == 8 and ev is None
+
+
+def test_dataset_name_wins_over_recipe_mixture(text_sids):
+    from trl import DatasetMixtureConfig, ScriptArguments
+    from trl.scripts.utils import DatasetConfig
+
+    from semcore_hf.training.sft import _load_training_data
+
+    mixture = DatasetMixtureConfig(datasets=[DatasetConfig(path="does/not/exist", name="t2i", split="train")])
+    args = ScriptArguments(dataset_name=str(text_sids / "dataset"), dataset_config="memorize_t2i")
+    train, _ = _load_training_data(args, mixture)
+    assert len(train) == 8
+
+
+def test_no_dataset_at_all_is_an_error():
+    from trl import DatasetMixtureConfig, ScriptArguments
+
+    from semcore_hf.training.sft import _load_training_data
+
+    with pytest.raises(ValueError, match="dataset_name"):
+        _load_training_data(ScriptArguments(), DatasetMixtureConfig())
+
+
+# ------------------------------------------------------------------------------------------------ error paths
+
+
+def test_missing_recipe_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="Recipe not found"):
+        main(["train", "--config", str(tmp_path / "nope.yaml")])
+
+
+def test_missing_model_name_or_path(tmp_path, text_sids):
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("model_kind: causal_lm\nuse_cpu: true\nreport_to: none\n")
+    out = tmp_path / "out"
+    argv = ["train", "--config", str(recipe), "--output_dir", str(out), "--dataset_name", str(text_sids / "dataset")]
+    with pytest.raises(ValueError, match="model_name_or_path"):
+        main(argv)
+    assert not out.exists()
+
+
+def test_unknown_train_split(tiny_lm_dir, text_sids, tmp_path):
+    argv = _train_argv(tiny_lm_dir, tmp_path / "out", text_sids / "dataset", "--max_steps", "1")
+    argv += ["--dataset_train_split", "nope"]
+    with pytest.raises(ValueError, match="'nope'"):
+        main(argv)
+
+
+def test_unknown_task_config(tiny_lm_dir, text_sids, tmp_path):
+    argv = _train_argv(tiny_lm_dir, tmp_path / "out", text_sids / "dataset", "--max_steps", "1")
+    argv[argv.index("t2i,memorize_t2i")] = "t2i,no_such_task"
+    with pytest.raises(ValueError, match="no_such_task"):
+        main(argv)

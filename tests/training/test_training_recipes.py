@@ -1,0 +1,112 @@
+"""Every shipped recipe parses with `semcore-hf train`'s parser (no unknown keys) and loads its data mixture."""
+
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+RECIPES = Path(__file__).resolve().parents[2] / "recipes"
+
+# recipe file -> (model_kind, output_dir, use_peft)
+EXPECTED = {
+    "t2i_causal_lm_full.yaml": ("causal_lm", "outputs/t2i_full", False),
+    "t2i_causal_lm_lora.yaml": ("causal_lm", "outputs/t2i_lora", True),
+    "vlm_both_directions_lora.yaml": ("image_text_to_text", "outputs/vlm_both_lora", True),
+    "demo_t2i_smollm2_cpu.yaml": ("causal_lm", "outputs/demo/model", False),
+}
+RECIPE_FILES = sorted(glob.glob(str(RECIPES / "*.yaml")))
+
+
+@pytest.fixture
+def bf16_ok(monkeypatch):
+    """Recipes ask for bf16 (GPU); let TrainingArguments accept it on this CPU-only machine: YAML parses verbatim."""
+    import transformers.training_args as ta
+
+    monkeypatch.setattr(ta, "is_torch_bf16_gpu_available", lambda *a, **k: True)
+
+
+def _parse(path, *extra):
+    from semcore_hf.training import make_parser
+
+    return make_parser().parse_args_and_config(["--config", str(path), *extra], return_remaining_strings=True)
+
+
+def test_the_known_recipes_exist():
+    names = {os.path.basename(p) for p in RECIPE_FILES}
+    assert {"t2i_causal_lm_full.yaml", "t2i_causal_lm_lora.yaml", "vlm_both_directions_lora.yaml"} <= names
+
+
+@pytest.mark.parametrize("path", RECIPE_FILES, ids=os.path.basename)
+def test_recipe_parses_without_unknown_keys(path, bf16_ok):
+    sid_args, script_args, sft_args, model_args, dataset_args, remaining = _parse(path)
+    assert remaining == [], f"{path} has keys no dataclass knows: {remaining}"
+    raw = yaml.safe_load(open(path))
+    assert sid_args.model_kind == raw["model_kind"] in ("causal_lm", "image_text_to_text")
+    assert model_args.model_name_or_path == raw["model_name_or_path"]
+    assert sft_args.output_dir == raw["output_dir"]
+    # a recipe trains from `datasets:` or from `dataset_name`, never neither
+    assert bool(dataset_args.datasets) or bool(script_args.dataset_name)
+    name = os.path.basename(path)
+    if name in EXPECTED:
+        kind, out, peft = EXPECTED[name]
+        assert (sid_args.model_kind, sft_args.output_dir, model_args.use_peft) == (kind, out, peft)
+    if model_args.use_peft:
+        assert sid_args.train_sid_token_embeddings is True
+        assert model_args.lora_target_modules
+
+
+@pytest.mark.parametrize("path", RECIPE_FILES, ids=os.path.basename)
+def test_recipe_memorize_entries_cover_every_split(path, bf16_ok):
+    _, script_args, _, _, dataset_args, _ = _parse(path)
+    for entry in dataset_args.datasets:
+        if entry.name.startswith("memorize"):
+            assert set(entry.split.split("+")) == {"train", "validation", "test"}, entry
+        else:
+            assert entry.split == "train", entry
+    if script_args.dataset_config:
+        assert any(c.strip().startswith("memorize") for c in script_args.dataset_config.split(","))
+
+
+def test_vlm_recipe_disables_truncation(bf16_ok):
+    _, _, sft_args, _, _, _ = _parse(RECIPES / "vlm_both_directions_lora.yaml")
+    assert sft_args.max_length is None
+
+
+def test_command_line_overrides_the_yaml(bf16_ok):
+    sid_args, _, sft_args, model_args, _, remaining = _parse(
+        RECIPES / "t2i_causal_lm_lora.yaml", "--lora_r", "4", "--max_steps", "7", "--model_kind", "auto"
+    )
+    assert remaining == []
+    assert (model_args.lora_r, sft_args.max_steps, sid_args.model_kind) == (4, 7, "auto")
+    assert model_args.lora_alpha == 64  # untouched YAML value
+
+
+def test_unknown_recipe_key_is_rejected(tmp_path):
+    from semcore_hf.training import make_parser
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model_name_or_path: x\nuse_cpu: true\nnot_a_real_option: 3\n")
+    with pytest.raises(ValueError, match="not_a_real_option"):
+        make_parser().parse_args_and_config(["--config", str(bad)])
+
+
+@pytest.mark.parametrize("name", ["t2i_causal_lm_lora.yaml", "t2i_causal_lm_full.yaml"])
+def test_text_recipe_mixture_loads_built_dataset(name, text_sids, bf16_ok):
+    """The recipe's own `datasets:` mixture (path redirected to a built dataset) trains on t2i train + all memorize."""
+    from trl import ScriptArguments
+
+    from semcore_hf.training.sft import _load_training_data
+
+    _, script_args, _, _, dataset_args, _ = _parse(RECIPES / name)
+    assert script_args.dataset_name is None
+    for entry in dataset_args.datasets:
+        assert entry.path == "outputs/sids/dataset"
+        entry.path = str(text_sids / "dataset")
+    train, _ = _load_training_data(ScriptArguments(), dataset_args)
+    # t2i train: 4 images x 3 captions; memorize_t2i: every one of the 8 images
+    assert len(train) == 12 + 8
+    assert {"prompt", "completion"} <= set(train.column_names)
