@@ -104,7 +104,10 @@ def evaluate_retriever(
         `dict`: `metrics` (recall@K, mrr, ...), `seconds_per_query`, and `predictions` (per query: id, ranked
         target ids, relevant ids).
     """
-    kmax = max(k)
+    # A gallery smaller than the largest cut-off: every target is returned and Recall@K for larger K equals
+    # Recall@|gallery|, as in any ranking metric.
+    rankable = getattr(retriever, "num_targets", None) or len(query_set.gallery) or max(k)
+    kmax = min(max(k), rankable)
     t0 = time.perf_counter()
     results = retriever.retrieve(
         query_set.queries,

@@ -126,6 +126,11 @@ class SemCORERetriever:
             self.tokenizer.pad_token = self.tokenizer.eos_token
 
     @property
+    def num_targets(self) -> int:
+        """How many targets `retrieve` ranks: the gallery's size, else the whole index."""
+        return len(self.index) if self.gallery is None else len(self.gallery)
+
+    @property
     def _device(self) -> torch.device:
         return next(self.model.parameters()).device
 
@@ -282,7 +287,7 @@ class SemCORERetriever:
         queries = list(queries)
         if not queries:
             return []
-        n_targets = len(self.index) if self.gallery is None else len(self.gallery)
+        n_targets = self.num_targets
         if not isinstance(k, int) or isinstance(k, bool) or k < 1:
             raise ValueError(f"k must be a positive int, got {k!r}.")
         if k > n_targets:
@@ -376,22 +381,16 @@ def _load_model(path: str, model_kind: str, dtype):
 
     kwargs = {"dtype": dtype} if dtype is not None else {}
     if os.path.isfile(os.path.join(path, "adapter_config.json")):
-        from peft import AutoPeftModelForCausalLM, PeftConfig
-
-        from semcore_hf.training.prepare import detect_model_kind
+        from peft import PeftConfig, PeftModel
 
         base = PeftConfig.from_pretrained(path).base_model_name_or_path
-        kind = detect_model_kind(base) if model_kind == "auto" else model_kind
-        if kind == "causal_lm":
-            from transformers import AutoTokenizer
-
-            model = AutoPeftModelForCausalLM.from_pretrained(path, **kwargs).merge_and_unload()
-            return model, AutoTokenizer.from_pretrained(path)
-        from peft import PeftModel
-        from transformers import AutoModelForImageTextToText, AutoProcessor
-
-        model = AutoModelForImageTextToText.from_pretrained(base, **kwargs)
-        model = PeftModel.from_pretrained(model, path).merge_and_unload()
-        return model, AutoProcessor.from_pretrained(path)
+        local_base = os.path.join(path, "sid_ready_base")
+        if not os.path.isdir(str(base)) and os.path.isdir(local_base):
+            # `semcore-hf train` keeps the SID-ready base next to the adapter; the recorded absolute path breaks as
+            # soon as the output folder is moved or copied.
+            base = local_base
+        model, _, kind = load_model_and_processor(base, model_kind, **kwargs)
+        _, processing_class, _ = load_model_and_processor(path, kind, processor_only=True)
+        return PeftModel.from_pretrained(model, path).merge_and_unload(), processing_class
     model, processing_class, _ = load_model_and_processor(path, model_kind, **kwargs)
     return model, processing_class

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 
@@ -9,6 +10,17 @@ from semcore_hf._io import atomic_directory
 from semcore_hf.tokenization import SIDTokenizerExtension
 
 logger = logging.getLogger(__name__)
+
+PREPARED_FROM_FILE = "sid_ready_source.json"
+
+
+def prepared_from(directory: str | os.PathLike) -> str | None:
+    """The base model a SID-ready directory was prepared from (`None` if it is not one)."""
+    path = os.path.join(directory, PREPARED_FROM_FILE)
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        return json.load(f).get("base_model")
 
 
 def detect_model_kind(model_name_or_path: str) -> str:
@@ -20,12 +32,16 @@ def detect_model_kind(model_name_or_path: str) -> str:
     return "image_text_to_text" if config.model_type in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES else "causal_lm"
 
 
-def load_model_and_processor(model_name_or_path: str, model_kind: str = "auto", **model_kwargs):
+def load_model_and_processor(
+    model_name_or_path: str, model_kind: str = "auto", processor_only: bool = False, **model_kwargs
+):
     """Load a causal LM + tokenizer or a VLM + processor with the Auto classes.
 
     Args:
         model_name_or_path (`str`): a local directory or a Hub id.
         model_kind (`str`, *optional*, defaults to `"auto"`): `"causal_lm"`, `"image_text_to_text"` or `"auto"`.
+        processor_only (`bool`, *optional*, defaults to `False`): load only the tokenizer / processor (the model
+            slot of the result is `None`); for adapter folders, which hold a tokenizer but no `config.json`.
         **model_kwargs: passed to `from_pretrained` (e.g. `dtype`).
 
     Returns:
@@ -34,12 +50,17 @@ def load_model_and_processor(model_name_or_path: str, model_kind: str = "auto", 
     from transformers import AutoModelForCausalLM, AutoModelForImageTextToText, AutoProcessor, AutoTokenizer
 
     if model_kind == "auto":
+        if processor_only:
+            raise ValueError("processor_only needs an explicit model_kind.")
         model_kind = detect_model_kind(model_name_or_path)
+    model = None
     if model_kind == "image_text_to_text":
-        model = AutoModelForImageTextToText.from_pretrained(model_name_or_path, **model_kwargs)
+        if not processor_only:
+            model = AutoModelForImageTextToText.from_pretrained(model_name_or_path, **model_kwargs)
         processing_class = AutoProcessor.from_pretrained(model_name_or_path)
     elif model_kind == "causal_lm":
-        model = AutoModelForCausalLM.from_pretrained(model_name_or_path, **model_kwargs)
+        if not processor_only:
+            model = AutoModelForCausalLM.from_pretrained(model_name_or_path, **model_kwargs)
         processing_class = AutoTokenizer.from_pretrained(model_name_or_path)
     else:
         raise ValueError(f"model_kind must be 'auto', 'causal_lm' or 'image_text_to_text', got {model_kind!r}.")
@@ -75,5 +96,7 @@ def prepare_model_for_sids(
         model.save_pretrained(tmp)
         processing_class.save_pretrained(tmp)
         extension.save_pretrained(tmp)
+        # Which base this is, so a later run can tell a stale SID-ready copy from a reusable one.
+        (tmp / PREPARED_FROM_FILE).write_text(json.dumps({"base_model": str(model_name_or_path)}))
     logger.info("SID-ready model written to %s (structure token ids %s)", output_dir, ids)
     return ids

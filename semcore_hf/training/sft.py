@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from dataclasses import replace
 
 from semcore_hf.tokenization import SIDTokenizerExtension
 from semcore_hf.training.config import SIDTrainingArguments
-from semcore_hf.training.prepare import detect_model_kind, prepare_model_for_sids
+from semcore_hf.training.prepare import detect_model_kind, prepare_model_for_sids, prepared_from
 
 logger = logging.getLogger(__name__)
 
@@ -51,13 +52,16 @@ def train(sid_args: SIDTrainingArguments, script_args, training_args, model_args
         kind = detect_model_kind(model_args.model_name_or_path)
     prepared = sid_args.prepared_model_dir or os.path.join(training_args.output_dir, "sid_ready_base")
     extension = SIDTokenizerExtension()
-    if os.path.isfile(os.path.join(prepared, "config.json")):
+    if prepared_from(prepared) == str(model_args.model_name_or_path):
         logger.info("Re-using the SID-ready base model in %s", prepared)
         from transformers import AutoTokenizer
 
         tok = AutoTokenizer.from_pretrained(prepared)
         new_ids = tok.convert_tokens_to_ids(list(extension.tokens))
     else:
+        if os.path.exists(prepared):
+            logger.info("%s was prepared from another base model; preparing it again.", prepared)
+            shutil.rmtree(prepared)
         new_ids = prepare_model_for_sids(model_args.model_name_or_path, prepared, extension, kind)
 
     train_dataset, eval_dataset = _load_training_data(script_args, dataset_args)
@@ -148,6 +152,13 @@ def _concat(parts, concatenate_datasets):
         return None
     if len(parts) == 1:
         return parts[0]
+    with_images = ["images" in p.column_names for p in parts]
+    if any(with_images) and not all(with_images):
+        raise ValueError(
+            "Some of the dataset configs have an `images` column and others do not (e.g. a text-only `t2i` with an "
+            "image task such as `i2t`); TRL cannot batch them together. Build every task for the VLM (without "
+            "--text-only) or train the text-only and the image tasks in separate runs."
+        )
     keep = [c for c in _TRAINING_COLUMNS if all(c in p.column_names for p in parts)]
     return concatenate_datasets([p.select_columns(keep) for p in parts])
 

@@ -133,11 +133,6 @@ def test_evaluate_i2t_with_the_vlm(cli_sid_llava_dir, built_both, cli_corpus, tm
         assert p["relevant"] == [f"{p['query_id']}#{j}" for j in range(3)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: evaluate_retriever asks the retriever for max(k) targets even when the gallery is smaller, so the "
-    "default `-k 1 5 10` crashes on any gallery under 10 targets instead of reporting Recall@10 (= Recall@|gallery|)",
-)
 def test_evaluate_default_k_on_a_small_gallery(cli_sid_lm_dir, built_both, cli_corpus, tmp_path):
     src, _ = cli_corpus
     argv = ["evaluate", "--model", cli_sid_lm_dir, "--index", str(built_both / "t2i_index"), "--source", str(src)]

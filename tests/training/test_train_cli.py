@@ -232,3 +232,21 @@ def test_unknown_task_config(tiny_lm_dir, text_sids, tmp_path):
     argv[argv.index("t2i,memorize_t2i")] = "t2i,no_such_task"
     with pytest.raises(ValueError, match="no_such_task"):
         main(argv)
+
+
+def test_moved_lora_output_still_loads(lora_run, text_sids, tmp_path):
+    # The adapter records the absolute path of its SID-ready base; a copied/moved output folder must still load.
+    import shutil
+
+    from semcore_hf.retrieval import SemCORERetriever
+
+    out, _ = lora_run
+    moved = tmp_path / "moved"
+    shutil.copytree(out, moved)
+    original = out.with_name("model_away")
+    out.rename(original)
+    try:
+        retriever = SemCORERetriever.from_pretrained(str(moved), str(text_sids / "t2i_index"), device="cpu")
+        assert len(retriever.retrieve(["a dog on the grass"], k=2)[0]) == 2
+    finally:
+        original.rename(out)

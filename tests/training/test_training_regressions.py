@@ -1,4 +1,4 @@
-"""Known bugs of the training glue, pinned as strict xfails (see each reason)."""
+"""Regressions of the training glue: mixed image/text task configs, a stale SID-ready base model."""
 
 from __future__ import annotations
 
@@ -12,12 +12,7 @@ from semcore_hf.cli.main import main
 RECIPE = str(Path(__file__).resolve().parents[2] / "recipes" / "t2i_causal_lm_lora.yaml")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: sft._concat keeps only the columns every part has, so `--dataset_config t2i,i2t` (text-only t2i + "
-    "image i2t) silently drops the `images` column: i2t rows keep their image placeholder but lose their image",
-)
-def test_mixing_image_and_text_configs_never_drops_images(train_corpus, tiny_st_dir, tmp_path):
+def test_mixing_image_and_text_configs_is_refused(train_corpus, tiny_st_dir, tmp_path):
     from trl import ScriptArguments
 
     from semcore_hf.training.sft import _load_training_data
@@ -27,24 +22,11 @@ def test_mixing_image_and_text_configs_never_drops_images(train_corpus, tiny_st_
     argv += ["--embedding-model", tiny_st_dir, "--num-clusters", "2", "--direction", "both", "--tasks", "t2i", "i2t"]
     assert main(argv) == 0
     args = ScriptArguments(dataset_name=str(tmp_path / "dataset"), dataset_config="t2i,i2t")
-    try:
-        train, _ = _load_training_data(args, None)
-    except ValueError:
-        return  # refusing the mixture with a clear error is fine too
-    image_prompts = [
-        any(isinstance(m["content"], list) and any(p.get("type") == "image" for p in m["content"]) for m in prompt)
-        for prompt in train["prompt"]
-    ]
-    assert sum(image_prompts) == 12  # the i2t train rows
-    assert "images" in train.column_names
-    assert all(bool(imgs) == has for imgs, has in zip(train["images"], image_prompts))
+    # TRL cannot batch rows with and without images together: refuse instead of silently dropping the images.
+    with pytest.raises(ValueError, match="images"):
+        _load_training_data(args, None)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: sft.train re-uses <output_dir>/sid_ready_base whenever it holds a config.json, without checking "
-    "that it was prepared from the current model_name_or_path: a re-run with another base model trains the old one",
-)
 def test_rerun_with_another_base_model_does_not_train_the_stale_one(tiny_lm_dir, text_sids, tmp_path):
     from semcore_hf import _testing
 
