@@ -24,42 +24,11 @@ ARRAYS_FILE = "sid_index.safetensors"
 CARD_FILE = "README.md"
 FORMAT_VERSION = 1
 
-_CARD = """---
-library_name: semcore_hf
-tags:
-{tags}
----
-
-# SID index
-
-A [SemCORE](https://arxiv.org/abs/2504.13172) structured natural-language identifier (SID) index built with
-`semcore_hf`: every target has a SID `"<global words> | <lexical phrases>"`.
-
-| | |
-|---|---|
-| targets | {num_targets} |
-| unique SIDs | {num_sids} |
-| clusters (K) | {num_clusters} |
-| global words (m) / lexical phrases (n) | {m} / {n} |
-| embedder | `{embedder}` |
-| collision groups | {num_groups} ({pct:.2f}% of targets) |
-| collisions resolved | {resolve} |
-
-Example global IDs: {examples}
-
-```python
-from semcore_hf import SIDIndex
-index = SIDIndex.from_pretrained("<this repo or folder>")
-index.sid_of(index.target_ids[0])
-```
-"""
-
 
 class SIDIndex(
     ModelHubMixin,
     library_name="semcore_hf",
     tags=["semcore", "generative-retrieval", "sid-index"],
-    repo_url="https://github.com/semcore-hf/semcore_hf",
 ):
     """The SID table of a corpus (docs/ARCHITECTURE.md, "identifiers").
 
@@ -254,19 +223,22 @@ class SIDIndex(
         }
 
     def _card(self) -> str:
+        from semcore_hf.model_cards import render_card
+
         rep = self.collision_report()
-        return _CARD.format(
-            tags="\n".join(f"- {t}" for t in self._hub_mixin_info.model_card_data.tags or []),
+        return render_card(
+            "index_card",
             num_targets=rep["num_targets"],
             num_sids=rep["num_sids"],
             num_clusters=len(self.global_ids),
-            m=self.config.global_words,
-            n=self.config.lexical_phrases,
-            embedder=self.config.embedding_model,
-            num_groups=rep["num_groups"],
-            pct=100 * rep["fraction_in_groups"],
-            resolve=self.config.resolve_collisions,
-            examples=", ".join(f"`{g}`" for g in self.global_ids[:8]),
+            global_words=self.config.global_words,
+            lexical_phrases=self.config.lexical_phrases,
+            embedding_model=self.config.embedding_model,
+            num_collision_groups=rep["num_groups"],
+            collision_fraction=rep["fraction_in_groups"],
+            resolve_collisions=self.config.resolve_collisions,
+            global_ids=self.global_ids[:8],
+            examples=[(t, self.sid_of(t)) for t in self.target_ids[:5]],
         )
 
     def _save_pretrained(self, save_directory: Path) -> None:
