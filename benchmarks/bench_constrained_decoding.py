@@ -37,6 +37,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
 import torch  # noqa: E402
 from transformers import LogitsProcessorList, PrefixConstrainedLogitsProcessor  # noqa: E402
 
+from semcore_hf._testing import dict_trie, reference_fn  # noqa: E402
 from semcore_hf.decoding import SIDConstrainedLogitsProcessor, SIDTrie  # noqa: E402
 from semcore_hf.tokenization import SIDTokenizerExtension  # noqa: E402
 
@@ -88,27 +89,6 @@ def make_sids(tok, n: int, seed: int = 0) -> list[str]:
             phrases = [picks[i, 2 * j] + (" " + picks[i, 2 * j + 1] if two[i, j] else "") for j in range(3)]
             out.setdefault(f"{glob[cl[i]]} | {', '.join(phrases)}", None)
     return list(out)[:n]
-
-
-def dict_trie(seqs):
-    root: dict = {}
-    for s in seqs:
-        node = root
-        for t in s:
-            node = node.setdefault(t, {})
-    return root
-
-
-def reference_fn(root, prompt_length: int, stop_id: int):
-    def fn(batch_id, input_ids):  # GENRE: one .tolist() and a Python walk per row per step
-        node = root
-        for t in input_ids[prompt_length:].tolist():
-            if t not in node:
-                return [stop_id]
-            node = node[t]
-        return list(node.keys()) or [stop_id]
-
-    return fn
 
 
 def bench_masking(

@@ -5,7 +5,9 @@ Everything here is built from configs in well under a second; nothing is downloa
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 from pathlib import Path
 
 CORPUS = [
@@ -163,3 +165,90 @@ def build_llava(out_dir: str | os.PathLike, image_size: int = 32, patch_size: in
     model.save_pretrained(out_dir)
     proc.save_pretrained(out_dir)
     return model, proc
+
+
+@contextlib.contextmanager
+def local_hub(root):
+    """Mock `HfApi`'s upload path onto a local folder: a push of `repo_id` lands in `root/{repo_type}s/{repo_id}`.
+
+    HF's own suites push to a staging Hub; offline we patch `create_repo`, `create_commit`, `preupload_lfs_files`
+    and `_validate_yaml` (and disable xet) so `push_to_hub` / `upload_folder` write plain files. Yields the list of
+    commits as `(repo_id, repo_type, [paths])`.
+    """
+    from unittest import mock
+
+    from huggingface_hub import CommitInfo, CommitOperationAdd, CommitOperationDelete, HfApi
+    from huggingface_hub.hf_api import RepoUrl
+
+    commits = []
+
+    def repo_dir(repo_id, repo_type):
+        return os.path.join(root, (repo_type or "model") + "s", repo_id)
+
+    def create_repo(self, repo_id=None, *, repo_type=None, **kw):
+        os.makedirs(repo_dir(repo_id, repo_type), exist_ok=True)
+        return RepoUrl(f"https://huggingface.co/{'datasets/' if repo_type == 'dataset' else ''}{repo_id}")
+
+    def create_commit(self, repo_id=None, operations=(), *, commit_message="", repo_type=None, **kw):
+        d = repo_dir(repo_id, repo_type)
+        for op in operations:
+            dst = os.path.join(d, op.path_in_repo)
+            if isinstance(op, CommitOperationAdd):
+                os.makedirs(os.path.dirname(dst), exist_ok=True)
+                src = op.path_or_fileobj
+                if isinstance(src, (str, os.PathLike)):
+                    shutil.copy(src, dst)
+                elif isinstance(src, bytes):
+                    with open(dst, "wb") as f:
+                        f.write(src)
+                else:
+                    src.seek(0)
+                    with open(dst, "wb") as f:
+                        f.write(src.read())
+            elif isinstance(op, CommitOperationDelete) and os.path.exists(dst):
+                (shutil.rmtree if os.path.isdir(dst) else os.remove)(dst)
+        commits.append((repo_id, repo_type, [o.path_in_repo for o in operations]))
+        return CommitInfo(
+            commit_url=f"https://huggingface.co/{repo_id}/commit/0",
+            commit_message=commit_message,
+            commit_description="",
+            oid="0" * 40,
+            pr_url=None,
+        )
+
+    with (
+        mock.patch.object(HfApi, "create_repo", create_repo),
+        mock.patch.object(HfApi, "create_commit", create_commit),
+        mock.patch.object(HfApi, "preupload_lfs_files", lambda self, *a, **k: None),
+        mock.patch.object(HfApi, "_validate_yaml", lambda self, *a, **k: None),
+        mock.patch("huggingface_hub.hf_api.is_xet_available", lambda: False),
+    ):
+        yield commits
+
+
+def dict_trie(seqs) -> dict:
+    """GENRE's nested-dict trie: the reference every generative-retrieval code base reuses."""
+    root: dict = {}
+    for s in seqs:
+        node = root
+        for t in s:
+            node = node.setdefault(t, {})
+    return root
+
+
+def reference_fn(root: dict, prompt_length: int, stop_id: int):
+    """GENRE's `prefix_allowed_tokens_fn` for transformers' `PrefixConstrainedLogitsProcessor`.
+
+    One `.tolist()` and a Python walk from the root per row per step (the slow pattern our processor replaces);
+    finished or off-trie rows get only `stop_id`.
+    """
+
+    def fn(batch_id, input_ids):
+        node = root
+        for t in input_ids[prompt_length:].tolist():
+            if t not in node:
+                return [stop_id]
+            node = node[t]
+        return sorted(node) or [stop_id]
+
+    return fn

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import shutil
 from pathlib import Path
-from unittest import mock
 
 import numpy as np
+
+from semcore_hf._testing import local_hub  # noqa: F401  (re-exported for the data tests)
 
 # image id -> (Karpathy split, ground-truth captions, generated caption)
 CORPUS = {
@@ -92,53 +90,3 @@ class FakeIndex:
 
     def sid_of(self, target_id):
         return self.sids[self.target_ids.index(target_id)]
-
-
-@contextlib.contextmanager
-def local_hub(root):
-    """Mock the `HfApi` upload path onto a local folder: `root/{repo_type}s/{repo_id}` (hf-stack notes, section 6)."""
-    from huggingface_hub import CommitInfo, CommitOperationAdd, CommitOperationDelete, HfApi
-    from huggingface_hub.hf_api import RepoUrl
-
-    commits = []
-
-    def repo_dir(repo_id, repo_type):
-        return os.path.join(root, (repo_type or "model") + "s", repo_id)
-
-    def create_repo(self, repo_id=None, *, repo_type=None, **kw):
-        os.makedirs(repo_dir(repo_id, repo_type), exist_ok=True)
-        return RepoUrl(f"https://huggingface.co/{'datasets/' if repo_type == 'dataset' else ''}{repo_id}")
-
-    def create_commit(self, repo_id=None, operations=(), *, commit_message="", repo_type=None, **kw):
-        d = repo_dir(repo_id, repo_type)
-        for op in operations:
-            dst = os.path.join(d, op.path_in_repo)
-            if isinstance(op, CommitOperationAdd):
-                os.makedirs(os.path.dirname(dst), exist_ok=True)
-                src = op.path_or_fileobj
-                if isinstance(src, (str, os.PathLike)):
-                    shutil.copy(src, dst)
-                elif isinstance(src, bytes):
-                    Path(dst).write_bytes(src)
-                else:
-                    src.seek(0)
-                    Path(dst).write_bytes(src.read())
-            elif isinstance(op, CommitOperationDelete) and os.path.exists(dst):
-                (shutil.rmtree if os.path.isdir(dst) else os.remove)(dst)
-        commits.append((repo_id, repo_type, [o.path_in_repo for o in operations]))
-        return CommitInfo(
-            commit_url=f"https://huggingface.co/{repo_id}/commit/0",
-            commit_message=commit_message,
-            commit_description="",
-            oid="0" * 40,
-            pr_url=None,
-        )
-
-    with (
-        mock.patch.object(HfApi, "create_repo", create_repo),
-        mock.patch.object(HfApi, "create_commit", create_commit),
-        mock.patch.object(HfApi, "preupload_lfs_files", lambda self, *a, **k: None),
-        mock.patch.object(HfApi, "_validate_yaml", lambda self, *a, **k: None),
-        mock.patch("huggingface_hub.hf_api.is_xet_available", lambda: False),
-    ):
-        yield commits

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from semcore_hf._testing import dict_trie, reference_fn  # noqa: F401  (re-exported for the decoding tests)
+
 SIDS = [
     "animal dog | grass, running",
     "animal dog | red sofa",
@@ -14,27 +16,3 @@ SIDS = [
     "table fruit | wooden table",
     "table fruit | plate",
 ]
-
-
-def dict_trie(seqs):
-    """GENRE's nested-dict trie (the reference implementation)."""
-    root: dict = {}
-    for s in seqs:
-        node = root
-        for t in s:
-            node = node.setdefault(t, {})
-    return root
-
-
-def reference_fn(root, prompt_length, stop_id):
-    """`prefix_allowed_tokens_fn` for transformers' `PrefixConstrainedLogitsProcessor` (one `.tolist()` per row)."""
-
-    def fn(batch_id, input_ids):
-        node = root
-        for t in input_ids[prompt_length:].tolist():
-            if t not in node:
-                return [stop_id]
-            node = node[t]
-        return sorted(node) or [stop_id]
-
-    return fn
