@@ -185,6 +185,30 @@ class SemCORERetriever:
             scorer = GSVScorer(model, processing_class, batch_size=gsv_batch_size)
         return cls(model, processing_class, index, extension=extension, gsv=scorer, **kwargs)
 
+    def add(self, target_ids: Sequence[Any], texts: Sequence[str], embedder: Any = None) -> list[str]:
+        """Add targets to a corpus that grew after training, without re-clustering or retraining.
+
+        `SIDIndex.add` assigns each new target to its nearest centroid and gives it a lexical ID; the new SIDs are
+        inserted into the trie (and the gallery, if one is set), so `retrieve` can return them at once.
+
+        Args:
+            target_ids (`Sequence`): ids of the new targets.
+            texts (`Sequence[str]`): one text per target (e.g. its generated caption).
+            embedder (`SentenceTransformer`, *optional*): the index's embedder (loaded from its config if omitted).
+
+        Returns:
+            `list[str]`: the SID of each new target.
+        """
+        before = self.index.num_sids
+        sids = self.index.add(list(target_ids), list(texts), embedder=embedder)
+        new_rows = list(range(before, self.index.num_sids))
+        if new_rows:
+            seqs = self.extension.encode([self.index.sids[r] for r in new_rows], self.processing_class)
+            self.trie = self.trie.insert(seqs, new_rows).to(self._device)
+        if self.gallery is not None:
+            self.gallery.update(str(t) for t in target_ids)
+        return sids
+
     # ------------------------------------------------------------------ prompts
     def _render(self, messages: list[dict]) -> str:
         if self.is_vlm:

@@ -147,3 +147,21 @@ def test_gallery_restricts_candidates(sid_lm_dir, small_index):
         retriever.retrieve(QUERIES[:1], k=5)
     with pytest.raises(ValueError, match="not in the index"):
         SemCORERetriever.from_pretrained(sid_lm_dir, small_index, device="cpu", gallery=["nope"])
+
+
+def test_add_targets_grows_index_and_trie(sid_lm_dir, small_index, tiny_st):
+    import copy
+
+    from semcore_hf import SIDTrie
+
+    index = copy.deepcopy(small_index)
+    retriever = SemCORERetriever.from_pretrained(sid_lm_dir, index, device="cpu")
+    sids = retriever.add(["new0", "new1"], ["a red bus waits in the rain", "a brown dog runs on the grass"], tiny_st)
+    assert [index.sid_of("new0"), index.sid_of("new1")] == sids
+    rebuilt = SIDTrie.from_sids(index.sids, retriever.processing_class)
+    seqs, rows = retriever.trie.token_sequences()
+    ref_seqs, ref_rows = rebuilt.token_sequences()
+    assert sorted(zip(map(tuple, seqs), rows.tolist())) == sorted(zip(map(tuple, ref_seqs), ref_rows.tolist()))
+    # every target, the new ones included, is reachable: with all SIDs as beams everything comes back
+    res = retriever.retrieve(QUERIES[:1], k=len(index), num_beams=index.num_sids)[0]
+    assert {"new0", "new1"} <= {r["target_id"] for r in res}
