@@ -198,33 +198,21 @@ def _dataset_card(datasets_by_task, default_task, pretty_name, card_text) -> str
         "tags": ["semcore", "generative-retrieval", "cross-modal-retrieval", "trl", "sft"],
         "pretty_name": pretty_name or "SemCORE SID training data",
     }
-    rows = "\n".join(
-        f"| `{task}` | {', '.join(f'{s}: {len(ds):,}' for s, ds in dd.items())} | "
-        f"{'yes' if 'images' in next(iter(dd.values())).column_names else 'no'} |"
+    from semcore_hf.model_cards import render_card
+
+    split_rows = [
+        {
+            "config": task,
+            "rows": ", ".join(f"{s}: {len(ds):,}" for s, ds in dd.items()),
+            "images": "yes" if "images" in next(iter(dd.values())).column_names else "no",
+        }
         for task, dd in datasets_by_task.items()
+    ]
+    return render_card(
+        "dataset_card",
+        metadata_yaml=yaml.safe_dump(meta, sort_keys=False),
+        pretty_name=meta["pretty_name"],
+        split_rows=split_rows,
+        default_task=default_task,
+        card_text=card_text.strip() if card_text else None,
     )
-    body = f"""# {meta["pretty_name"]}
-
-Training data for [SemCORE](https://arxiv.org/abs/2504.13172) generative cross-modal retrieval, built with
-`semcore_hf.data.build_sid_dataset`: a model learns to generate the structured natural-language identifier (SID) of
-the relevant target. Every config is in TRL's conversational prompt-completion format (only the completion is
-supervised); `target_id`, `sid`, `query_id` (and `label` for verification) are kept for evaluation.
-
-| config | rows per split | images |
-|---|---|---|
-{rows}
-
-```python
-from datasets import load_dataset
-ds = load_dataset("<this repo or folder>", name="{default_task}")
-```
-
-```bash
-trl sft --model_name_or_path <model> --dataset_name <this repo or folder> --dataset_config {default_task}
-```
-
-Memorisation configs cover every target of every split (train on `split="train+validation+test"`).
-"""
-    if card_text:
-        body += "\n" + card_text.strip() + "\n"
-    return "---\n" + yaml.safe_dump(meta, sort_keys=False) + "---\n\n" + body

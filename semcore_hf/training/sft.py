@@ -101,6 +101,7 @@ def train(sid_args: SIDTrainingArguments, script_args, training_args, model_args
     trainer.save_model(training_args.output_dir)
     if trainer.accelerator.is_main_process:
         extension.save_pretrained(training_args.output_dir)
+        _write_model_card(training_args.output_dir, model_args, script_args, dataset_args, sid_args, kind)
     if training_args.push_to_hub:
         trainer.push_to_hub(dataset_name=script_args.dataset_name)
     return training_args.output_dir
@@ -179,3 +180,24 @@ def _expose_trainable_tokens_bias(model) -> None:
             original = module.original_module
             if getattr(original, "bias", None) is None:
                 module.__dict__["bias"] = None
+
+
+def _write_model_card(output_dir, model_args, script_args, dataset_args, sid_args, kind: str) -> None:
+    """README.md of the trained model, from `model_cards/model_card.md` (replaces TRL's / peft's generic card)."""
+    from semcore_hf._io import atomic_write_text
+    from semcore_hf.model_cards import render_card
+
+    if script_args.dataset_name:
+        data = f"{script_args.dataset_name} ({script_args.dataset_config or 'default'})"
+    else:
+        data = ", ".join(f"{d.path} ({d.name})" for d in (dataset_args.datasets if dataset_args else []))
+    card = render_card(
+        "model_card",
+        name=os.path.basename(os.path.abspath(output_dir)),
+        base_model=model_args.model_name_or_path,
+        directions="text-to-image" if kind == "causal_lm" else "text-to-image and image-to-text",
+        dataset=data,
+        index_id=sid_args.sid_index,
+        peft=bool(model_args.use_peft),
+    )
+    atomic_write_text(os.path.join(output_dir, "README.md"), card)

@@ -250,3 +250,12 @@ def test_moved_lora_output_still_loads(lora_run, text_sids, tmp_path):
         assert len(retriever.retrieve(["a dog on the grass"], k=2)[0]) == 2
     finally:
         original.rename(out)
+
+
+def test_model_card_is_rendered_from_the_template(lora_run, tiny_lm_dir):
+    out, _ = lora_run
+    card = (out / "README.md").read_text()
+    header = card.split("---")[1]
+    assert f"base_model: {tiny_lm_dir}" in header and "- semcore" in header and "- lora" in header
+    assert "sid_ready_base/" in card and "SemCORERetriever.from_pretrained" in card
+    assert "{{" not in card and "{%" not in card
