@@ -6,7 +6,7 @@ from importlib import resources
 
 
 def render_card(template: str, **context) -> str:
-    """Render `model_cards/<template>.md` with Jinja2; unknown variables render empty, so optional facts may be missing.
+    """Render `model_cards/<template>.md` with Jinja2; unknown variables render empty (optional facts may be missing).
 
     Args:
         template (`str`): `"model_card"`, `"dataset_card"` or `"index_card"`.
