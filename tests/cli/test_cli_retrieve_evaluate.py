@@ -17,10 +17,10 @@ def _json_out(capsys, argv):
     return json.loads(capsys.readouterr().out)
 
 
-def test_retrieve_text_queries_json(cli_sid_lm_dir, built_both, capsys):
+def test_retrieve_text_queries_json(sid_lm_dir, built_both, capsys):
     index = SIDIndex.from_pretrained(str(built_both / "t2i_index"))
     queries = ["a dog on the grass", "boats on a lake"]
-    argv = ["retrieve", "--model", cli_sid_lm_dir, "--index", str(built_both / "t2i_index"), "-k", "3"]
+    argv = ["retrieve", "--model", sid_lm_dir, "--index", str(built_both / "t2i_index"), "-k", "3"]
     argv += ["--device", "cpu", "--json"]
     for q in queries:
         argv += ["--query", q]
@@ -34,10 +34,10 @@ def test_retrieve_text_queries_json(cli_sid_lm_dir, built_both, capsys):
         assert all(r["gsv_score"] is None for r in g["results"])
 
 
-def test_retrieve_queries_file_table(cli_sid_lm_dir, built_both, tmp_path, capsys):
+def test_retrieve_queries_file_table(sid_lm_dir, built_both, tmp_path, capsys):
     qf = tmp_path / "queries.txt"
     qf.write_text("a dog on the grass\n\n  a cat on a sofa  \n")
-    argv = ["retrieve", "--model", cli_sid_lm_dir, "--index", str(built_both / "t2i_index"), "-k", "2"]
+    argv = ["retrieve", "--model", sid_lm_dir, "--index", str(built_both / "t2i_index"), "-k", "2"]
     capsys.readouterr()
     assert main([*argv, "--device", "cpu", "--queries-file", str(qf)]) == 0
     out = capsys.readouterr().out
@@ -45,11 +45,11 @@ def test_retrieve_queries_file_table(cli_sid_lm_dir, built_both, tmp_path, capsy
     assert out.count("  1. ") == 2 and out.count("  2. ") == 2 and "  3. " not in out
 
 
-def test_retrieve_image_queries_with_the_vlm(cli_sid_llava_dir, built_both, cli_corpus, capsys):
+def test_retrieve_image_queries_with_the_vlm(sid_llava_dir, built_both, cli_corpus, capsys):
     src, _ = cli_corpus
     index = SIDIndex.from_pretrained(str(built_both / "i2t_index"))
     images = [str(src.parent / "images" / "img0.jpg"), str(src.parent / "images" / "img5.jpg")]
-    argv = ["retrieve", "--model", cli_sid_llava_dir, "--index", str(built_both / "i2t_index"), "-k", "4"]
+    argv = ["retrieve", "--model", sid_llava_dir, "--index", str(built_both / "i2t_index"), "-k", "4"]
     argv += ["--device", "cpu", "--json", "--image", images[0], "--image", images[1]]
     got = _json_out(capsys, argv)
     assert [g["query"] for g in got] == images
@@ -58,8 +58,8 @@ def test_retrieve_image_queries_with_the_vlm(cli_sid_llava_dir, built_both, cli_
         assert len(ids) == 4 and len(set(ids)) == 4 and set(ids) <= set(index.target_ids)
 
 
-def test_retrieve_bad_inputs(cli_sid_lm_dir, built_both, tmp_path):
-    base = ["retrieve", "--model", cli_sid_lm_dir, "--index", str(built_both / "t2i_index"), "--device", "cpu"]
+def test_retrieve_bad_inputs(sid_lm_dir, built_both, tmp_path):
+    base = ["retrieve", "--model", sid_lm_dir, "--index", str(built_both / "t2i_index"), "--device", "cpu"]
     with pytest.raises(SystemExit):  # --query and --image are mutually exclusive
         main([*base, "--query", "q", "--image", "x.jpg"])
     with pytest.raises(ValueError, match="larger than the number of targets"):
@@ -71,10 +71,10 @@ def test_retrieve_bad_inputs(cli_sid_lm_dir, built_both, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def t2i_eval(cli_sid_lm_dir, built_both, cli_corpus, tmp_path_factory):
+def t2i_eval(sid_lm_dir, built_both, cli_corpus, tmp_path_factory):
     src, _ = cli_corpus
     out = tmp_path_factory.mktemp("eval_t2i")
-    argv = ["evaluate", "--model", cli_sid_lm_dir, "--index", str(built_both / "t2i_index"), "--source", str(src)]
+    argv = ["evaluate", "--model", sid_lm_dir, "--index", str(built_both / "t2i_index"), "--source", str(src)]
     argv += ["--direction", "t2i", "--split", "test", "-k", "1", "2", "--device", "cpu", "--output-dir", str(out)]
     assert main(argv) == 0
     return out
@@ -106,9 +106,9 @@ def test_evaluate_writes_metrics_predictions_and_plot(t2i_eval):
     assert (t2i_eval / "recall.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_evaluate_max_queries_and_full_index(cli_sid_lm_dir, built_both, cli_corpus, tmp_path):
+def test_evaluate_max_queries_and_full_index(sid_lm_dir, built_both, cli_corpus, tmp_path):
     src, _ = cli_corpus
-    argv = ["evaluate", "--model", cli_sid_lm_dir, "--index", str(built_both / "t2i_index"), "--source", str(src)]
+    argv = ["evaluate", "--model", sid_lm_dir, "--index", str(built_both / "t2i_index"), "--source", str(src)]
     argv += ["-k", "1", "3", "--device", "cpu", "--output-dir", str(tmp_path), "--max-queries", "4", "--full-index"]
     assert main(argv) == 0
     m = json.loads((tmp_path / "metrics.json").read_text())
@@ -119,9 +119,9 @@ def test_evaluate_max_queries_and_full_index(cli_sid_lm_dir, built_both, cli_cor
     assert all(len(p["ranked"]) == 3 and set(p["ranked"]) <= set(index.target_ids) for p in preds)
 
 
-def test_evaluate_i2t_with_the_vlm(cli_sid_llava_dir, built_both, cli_corpus, tmp_path):
+def test_evaluate_i2t_with_the_vlm(sid_llava_dir, built_both, cli_corpus, tmp_path):
     src, _ = cli_corpus
-    argv = ["evaluate", "--model", cli_sid_llava_dir, "--index", str(built_both / "i2t_index"), "--source", str(src)]
+    argv = ["evaluate", "--model", sid_llava_dir, "--index", str(built_both / "i2t_index"), "--source", str(src)]
     argv += ["--direction", "i2t", "-k", "1", "3", "--device", "cpu", "--output-dir", str(tmp_path)]
     assert main(argv) == 0
     m = json.loads((tmp_path / "metrics.json").read_text())
@@ -133,9 +133,9 @@ def test_evaluate_i2t_with_the_vlm(cli_sid_llava_dir, built_both, cli_corpus, tm
         assert p["relevant"] == [f"{p['query_id']}#{j}" for j in range(3)]
 
 
-def test_evaluate_default_k_on_a_small_gallery(cli_sid_lm_dir, built_both, cli_corpus, tmp_path):
+def test_evaluate_default_k_on_a_small_gallery(sid_lm_dir, built_both, cli_corpus, tmp_path):
     src, _ = cli_corpus
-    argv = ["evaluate", "--model", cli_sid_lm_dir, "--index", str(built_both / "t2i_index"), "--source", str(src)]
+    argv = ["evaluate", "--model", sid_lm_dir, "--index", str(built_both / "t2i_index"), "--source", str(src)]
     assert main([*argv, "--device", "cpu", "--output-dir", str(tmp_path)]) == 0
     metrics = json.loads((tmp_path / "metrics.json").read_text())["metrics"]
     assert metrics["recall@10"] == metrics["recall@5"] == 1.0  # both images of the gallery are always retrieved

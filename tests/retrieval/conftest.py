@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 from PIL import Image
 
@@ -26,24 +24,6 @@ def small_index(tiny_st, tiny_st_dir):
 
     cfg = SIDConfig(embedding_model=tiny_st_dir, num_clusters=3, global_words=1, lexical_phrases=2, kmeans_n_init=1)
     return SIDBuilder(cfg, embedder=tiny_st).build(TEXTS, IDS, show_progress=False)
-
-
-def _make_sid_ready(src: str, dst, kind: str) -> str:
-    from semcore_hf.training import prepare_model_for_sids
-
-    shutil.rmtree(dst, ignore_errors=True)
-    prepare_model_for_sids(src, dst, model_kind=kind)
-    return str(dst)
-
-
-@pytest.fixture(scope="session")
-def sid_lm_dir(tiny_lm_dir, tmp_path_factory):
-    return _make_sid_ready(tiny_lm_dir, tmp_path_factory.mktemp("sid_lm") / "model", "causal_lm")
-
-
-@pytest.fixture(scope="session")
-def sid_llava_dir(tiny_llava_dir, tmp_path_factory):
-    return _make_sid_ready(tiny_llava_dir, tmp_path_factory.mktemp("sid_llava") / "model", "image_text_to_text")
 
 
 @pytest.fixture(scope="session")
