@@ -4,16 +4,21 @@ Layout of `output_dir`:
 
 ```
 README.md                                   dataset card; YAML `configs:` maps each task to its Parquet files
-{task}/{split}-00000-of-00001.parquet       TRL-ready data, images embedded (the files can move machines)
+{task}/{split}-{hash}.parquet               TRL-ready data, images embedded (the files can move machines)
 arrow/{task}/                               `save_to_disk` copy (read with `datasets.load_from_disk`); not pushed
 ```
 
 `datasets.load_dataset(output_dir, name=task)` and `trl sft --dataset_name output_dir --dataset_config task` read the
 Parquet files (`load_dataset` cannot read a `save_to_disk` folder, hence both).
+
+`{hash}` is a digest of the file's bytes. `datasets` caches a local folder under its name, the config and a hash of
+the card's `configs:` block, not of the data: without it, rebuilding a folder (or building another folder with the
+same name) would make `load_dataset` and `trl sft` silently train on the previous build's cached rows.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from collections.abc import Mapping
@@ -32,9 +37,9 @@ ARROW_DIR = "arrow"
 PUSH_IGNORE_PATTERNS = [f"{ARROW_DIR}/*", f"{ARROW_DIR}/**", ".*", "**/.*"]
 
 
-def parquet_path(task: str, split: str) -> str:
-    """Relative path of the Parquet file of `task` / `split`: ``{task}/{split}-00000-of-00001.parquet``."""
-    return f"{task}/{split}-00000-of-00001.parquet"
+def parquet_path(task: str, split: str, digest: str) -> str:
+    """Relative path of the Parquet file of `task` / `split`: ``{task}/{split}-{digest}.parquet``."""
+    return f"{task}/{split}-{digest}.parquet"
 
 
 def save_sid_dataset(
@@ -72,16 +77,34 @@ def save_sid_dataset(
     if default_task not in datasets_by_task:
         raise ValueError(f"default_task {default_task!r} is not among the tasks {list(datasets_by_task)}.")
     output_dir = Path(output_dir)
+    paths: dict[tuple[str, str], str] = {}
     with atomic_directory(output_dir) as tmp:
         for task, dd in datasets_by_task.items():
             for split, ds in dd.items():
-                _write_parquet(ds, tmp / parquet_path(task, split))
+                staging = tmp / task / f".{split}.parquet"
+                _write_parquet(ds, staging)
+                paths[task, split] = parquet_path(task, split, _file_digest(staging))
+                os.replace(staging, tmp / paths[task, split])
             if save_arrow:
                 dd.save_to_disk(str(tmp / ARROW_DIR / task))
         (tmp / "README.md").write_text(
-            _dataset_card(datasets_by_task, default_task, pretty_name, card_text), encoding="utf-8"
+            _dataset_card(datasets_by_task, paths, default_task, pretty_name, card_text), encoding="utf-8"
         )
+    # Parquet files of an earlier build in the same folder are no longer in the card: remove them (a push would
+    # upload them otherwise).
+    current = {output_dir / p for p in paths.values()}
+    for stale in output_dir.glob("*/*.parquet"):
+        if stale not in current:
+            stale.unlink()
     return output_dir
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
 
 
 def push_sid_dataset_to_hub(
@@ -183,12 +206,12 @@ def _write_parquet(ds: Dataset, path: Path) -> None:
             writer.write_table(pa.Table.from_batches([], schema=schema))
 
 
-def _dataset_card(datasets_by_task, default_task, pretty_name, card_text) -> str:
+def _dataset_card(datasets_by_task, paths, default_task, pretty_name, card_text) -> str:
     configs = []
     for task, dd in datasets_by_task.items():
         entry: dict[str, Any] = {
             "config_name": task,
-            "data_files": [{"split": split, "path": parquet_path(task, split)} for split in dd],
+            "data_files": [{"split": split, "path": paths[task, split]} for split in dd],
         }
         if task == default_task:
             entry["default"] = True
