@@ -138,7 +138,8 @@ def run(args: argparse.Namespace) -> int:
     train_args += ["--dataset_name", str(out / "sids" / "dataset"), "--seed", str(args.seed)]
     if epochs is not None:
         train_args += ["--num_train_epochs", str(epochs)]
-    print(f"[4/6] Training SmolLM2-135M on {sum(len(d) for d in data['t2i'].values())} t2i + memorize rows")
+    n_rows = len(data["t2i"]["train"]) + sum(len(d) for d in data["memorize_t2i"].values())
+    print(f"[4/6] Training SmolLM2-135M on {n_rows} rows (t2i train + memorize_t2i, every image)")
     cli_main(train_args)
     timings["train"] = time.perf_counter() - t
 
