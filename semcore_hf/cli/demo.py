@@ -42,7 +42,7 @@ _RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "demo_t2i_smollm2_cp
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output-dir", default="outputs/demo")
     parser.add_argument("--cache-dir", default=os.path.join(".cache", "semcore_hf"), help="Converted weights, data.")
-    parser.add_argument("--quick", action="store_true", help="3 categories, 1 epoch: a few minutes instead of ~20.")
+    parser.add_argument("--quick", action="store_true", help="3 categories, 1 epoch: ~12 min instead of ~30.")
     parser.add_argument("--epochs", type=float, help="Training epochs (default: the recipe's; 1 with --quick).")
     parser.add_argument("--num-clusters", type=int, default=24, help="K of K-Means (default: 24).")
     parser.add_argument("--num-beams", type=int, default=10)
