@@ -9,9 +9,16 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+import json  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
 import pytest  # noqa: E402
 
 from semcore_hf import _testing  # noqa: E402
+
+# The tiny Karpathy-style corpus lives with the data tests; the CLI and training tests use it too.
+sys.path.insert(0, str(Path(__file__).resolve().parent / "data"))
 
 
 @pytest.fixture(scope="session")
@@ -77,3 +84,15 @@ def sid_lm_dir(tiny_lm_dir, tmp_path_factory):
 def sid_llava_dir(tiny_llava_dir, tmp_path_factory):
     """The tiny LLaVA made SID-ready; untrained."""
     return _make_sid_ready(tiny_llava_dir, tmp_path_factory.mktemp("sid_llava") / "model", "image_text_to_text")
+
+
+@pytest.fixture(scope="session")
+def karpathy_corpus(tmp_path_factory):
+    """`(karpathy_json, generated_captions_json)` of the tiny corpus of `tests/data/sid_data_helpers.py`; read-only."""
+    from sid_data_helpers import GENERATED, make_karpathy
+
+    root = tmp_path_factory.mktemp("karpathy_corpus")
+    src = make_karpathy(root)
+    gen = root / "generated.json"
+    gen.write_text(json.dumps(GENERATED))
+    return src, gen

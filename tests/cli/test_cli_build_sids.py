@@ -73,8 +73,8 @@ def test_dataset_loads_by_task_with_images(built_both):
     assert i2t[0]["completion"][0]["content"].startswith("<sid>")
 
 
-def test_text_only_t2i_subset(cli_corpus, tiny_st_dir, tmp_path, capsys):
-    src, gen = cli_corpus
+def test_text_only_t2i_subset(karpathy_corpus, tiny_st_dir, tmp_path, capsys):
+    src, gen = karpathy_corpus
     out = tmp_path / "sids"
     argv = ["build-sids", "--source", str(src), "--output-dir", str(out), "--generated-captions", str(gen)]
     argv += ["--embedding-model", tiny_st_dir, "--num-clusters", "2", "--text-only", "--tasks", "t2i"]
@@ -94,8 +94,8 @@ def test_missing_source_is_a_clear_error(tmp_path, tiny_st_dir):
     assert not out.exists()
 
 
-def test_missing_generated_captions_is_a_clear_error(cli_corpus, tmp_path, tiny_st_dir):
-    src, _ = cli_corpus
+def test_missing_generated_captions_is_a_clear_error(karpathy_corpus, tmp_path, tiny_st_dir):
+    src, _ = karpathy_corpus
     out = tmp_path / "out"
     argv = ["build-sids", "--source", str(src), "--output-dir", str(out), "--embedding-model", tiny_st_dir]
     with pytest.raises(ValueError, match="generated caption"):
@@ -103,8 +103,8 @@ def test_missing_generated_captions_is_a_clear_error(cli_corpus, tmp_path, tiny_
     assert not out.exists()
 
 
-def test_invalid_sid_config_value_is_rejected(cli_corpus, tmp_path, tiny_st_dir):
-    src, gen = cli_corpus
+def test_invalid_sid_config_value_is_rejected(karpathy_corpus, tmp_path, tiny_st_dir):
+    src, gen = karpathy_corpus
     argv = ["build-sids", "--source", str(src), "--output-dir", str(tmp_path / "o"), "--embedding-model", tiny_st_dir]
     with pytest.raises(ValueError, match="num_clusters"):
         main([*argv, "--generated-captions", str(gen), "--num-clusters", "0"])

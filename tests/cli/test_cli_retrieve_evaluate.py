@@ -45,8 +45,8 @@ def test_retrieve_queries_file_table(sid_lm_dir, built_both, tmp_path, capsys):
     assert out.count("  1. ") == 2 and out.count("  2. ") == 2 and "  3. " not in out
 
 
-def test_retrieve_image_queries_with_the_vlm(sid_llava_dir, built_both, cli_corpus, capsys):
-    src, _ = cli_corpus
+def test_retrieve_image_queries_with_the_vlm(sid_llava_dir, built_both, karpathy_corpus, capsys):
+    src, _ = karpathy_corpus
     index = SIDIndex.from_pretrained(str(built_both / "i2t_index"))
     images = [str(src.parent / "images" / "img0.jpg"), str(src.parent / "images" / "img5.jpg")]
     argv = ["retrieve", "--model", sid_llava_dir, "--index", str(built_both / "i2t_index"), "-k", "4"]
@@ -71,8 +71,8 @@ def test_retrieve_bad_inputs(sid_lm_dir, built_both, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def t2i_eval(sid_lm_dir, built_both, cli_corpus, tmp_path_factory):
-    src, _ = cli_corpus
+def t2i_eval(sid_lm_dir, built_both, karpathy_corpus, tmp_path_factory):
+    src, _ = karpathy_corpus
     out = tmp_path_factory.mktemp("eval_t2i")
     argv = ["evaluate", "--model", sid_lm_dir, "--index", str(built_both / "t2i_index"), "--source", str(src)]
     argv += ["--direction", "t2i", "--split", "test", "-k", "1", "2", "--device", "cpu", "--output-dir", str(out)]
@@ -106,8 +106,8 @@ def test_evaluate_writes_metrics_predictions_and_plot(t2i_eval):
     assert (t2i_eval / "recall.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_evaluate_max_queries_and_full_index(sid_lm_dir, built_both, cli_corpus, tmp_path):
-    src, _ = cli_corpus
+def test_evaluate_max_queries_and_full_index(sid_lm_dir, built_both, karpathy_corpus, tmp_path):
+    src, _ = karpathy_corpus
     argv = ["evaluate", "--model", sid_lm_dir, "--index", str(built_both / "t2i_index"), "--source", str(src)]
     argv += ["-k", "1", "3", "--device", "cpu", "--output-dir", str(tmp_path), "--max-queries", "4", "--full-index"]
     assert main(argv) == 0
@@ -119,8 +119,8 @@ def test_evaluate_max_queries_and_full_index(sid_lm_dir, built_both, cli_corpus,
     assert all(len(p["ranked"]) == 3 and set(p["ranked"]) <= set(index.target_ids) for p in preds)
 
 
-def test_evaluate_i2t_with_the_vlm(sid_llava_dir, built_both, cli_corpus, tmp_path):
-    src, _ = cli_corpus
+def test_evaluate_i2t_with_the_vlm(sid_llava_dir, built_both, karpathy_corpus, tmp_path):
+    src, _ = karpathy_corpus
     argv = ["evaluate", "--model", sid_llava_dir, "--index", str(built_both / "i2t_index"), "--source", str(src)]
     argv += ["--direction", "i2t", "-k", "1", "3", "--device", "cpu", "--output-dir", str(tmp_path)]
     assert main(argv) == 0
@@ -133,8 +133,8 @@ def test_evaluate_i2t_with_the_vlm(sid_llava_dir, built_both, cli_corpus, tmp_pa
         assert p["relevant"] == [f"{p['query_id']}#{j}" for j in range(3)]
 
 
-def test_evaluate_default_k_on_a_small_gallery(sid_lm_dir, built_both, cli_corpus, tmp_path):
-    src, _ = cli_corpus
+def test_evaluate_default_k_on_a_small_gallery(sid_lm_dir, built_both, karpathy_corpus, tmp_path):
+    src, _ = karpathy_corpus
     argv = ["evaluate", "--model", sid_lm_dir, "--index", str(built_both / "t2i_index"), "--source", str(src)]
     assert main([*argv, "--device", "cpu", "--output-dir", str(tmp_path)]) == 0
     metrics = json.loads((tmp_path / "metrics.json").read_text())["metrics"]

@@ -12,12 +12,12 @@ from semcore_hf.cli.main import main
 RECIPE = str(Path(__file__).resolve().parents[2] / "recipes" / "t2i_causal_lm_lora.yaml")
 
 
-def test_mixing_image_and_text_configs_is_refused(train_corpus, tiny_st_dir, tmp_path):
+def test_mixing_image_and_text_configs_is_refused(karpathy_corpus, tiny_st_dir, tmp_path):
     from trl import ScriptArguments
 
     from semcore_hf.training.sft import _load_training_data
 
-    src, gen = train_corpus
+    src, gen = karpathy_corpus
     argv = ["build-sids", "--source", str(src), "--output-dir", str(tmp_path), "--generated-captions", str(gen)]
     argv += ["--embedding-model", tiny_st_dir, "--num-clusters", "2", "--direction", "both", "--tasks", "t2i", "i2t"]
     assert main(argv) == 0
