@@ -5,9 +5,10 @@ from __future__ import annotations
 import io
 import os
 import re
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
+
+from semcore_hf._io import atomic_write_bytes
 
 __all__ = ["plot_recall_curves"]
 
@@ -73,24 +74,5 @@ def plot_recall_curves(
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     path = Path(path)
-    _atomic_write_bytes(path, buf.getvalue())
+    atomic_write_bytes(path, buf.getvalue())
     return path
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Binary twin of `semcore_hf._io.atomic_write_text`: temporary file in the same folder, then `os.replace`."""
-    # `_io` has no bytes writer yet, and `_io.atomic_directory(path.parent)` would stage in the grandparent folder,
-    # which may not be writable (`/tmp/x.png` -> `/`); hence this local helper (move it to `_io` when one exists).
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        # mkstemp creates 0600; give the file the permissions an ordinary `open(path, "wb")` would have.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

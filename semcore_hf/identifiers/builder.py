@@ -269,23 +269,14 @@ class SIDBuilder:
         from sklearn.cluster import KMeans, MiniBatchKMeans
 
         cfg = self.config
+        kwargs = dict(
+            n_clusters=cfg.num_clusters, n_init=cfg.kmeans_n_init, max_iter=cfg.kmeans_max_iter, random_state=cfg.seed
+        )
         if len(emb) > cfg.minibatch_threshold:
-            logger.info("Clustering %d targets into %d clusters with MiniBatchKMeans", len(emb), cfg.num_clusters)
-            km = MiniBatchKMeans(
-                n_clusters=cfg.num_clusters,
-                n_init=cfg.kmeans_n_init,
-                max_iter=cfg.kmeans_max_iter,
-                batch_size=cfg.minibatch_batch_size,
-                random_state=cfg.seed,
-            )
+            km = MiniBatchKMeans(batch_size=cfg.minibatch_batch_size, **kwargs)
         else:
-            logger.info("Clustering %d targets into %d clusters with KMeans", len(emb), cfg.num_clusters)
-            km = KMeans(
-                n_clusters=cfg.num_clusters,
-                n_init=cfg.kmeans_n_init,
-                max_iter=cfg.kmeans_max_iter,
-                random_state=cfg.seed,
-            )
+            km = KMeans(**kwargs)
+        logger.info("Clustering %d targets into %d clusters with %s", len(emb), cfg.num_clusters, type(km).__name__)
         labels = km.fit_predict(emb).astype(np.int64)
         return labels, km.cluster_centers_.astype(np.float32)
 

@@ -350,7 +350,7 @@ class SemCORERetriever:
         return out
 
     def _verify(self, queries, cands, direction: str, alpha: float) -> list[list[dict[str, Any]]]:
-        from semcore_hf.verification.gsv import _znorm
+        from semcore_hf.verification import combine_scores
 
         flat = [(q, c) for q, per in enumerate(cands) for c in per]
         if not flat:
@@ -372,10 +372,9 @@ class SemCORERetriever:
         out, offset = [], 0
         for per in cands:
             n = len(per)
-            g = torch.tensor([c["generation_score"] for c in per], dtype=torch.float64)
             v = gsv[offset : offset + n]
             offset += n
-            combined = alpha * _znorm(g) + (1 - alpha) * _znorm(v)
+            combined = combine_scores([c["generation_score"] for c in per], v, alpha)
             order = torch.sort(combined, descending=True, stable=True).indices.tolist()
             out.append([{**per[i], "score": float(combined[i]), "gsv_score": float(v[i])} for i in order])
         return out

@@ -306,12 +306,10 @@ class GSVScorer:
         )
         reordered, combined_scores, offset = [], [], 0
         for q, size in enumerate(sizes):
-            s = gsv[offset : offset + size].double()
+            s = gsv[offset : offset + size]
             offset += size
-            combined = _znorm(s) if normalize else s
-            if generation_scores is not None:
-                g = torch.as_tensor(list(generation_scores[q]), dtype=torch.float64)
-                combined = alpha * (_znorm(g) if normalize else g) + (1 - alpha) * combined
+            g = None if generation_scores is None else list(generation_scores[q])
+            combined = combine_scores(g, s, alpha, normalize)
             order = torch.sort(combined, descending=True, stable=True).indices.tolist()
             reordered.append([candidates_per_query[q][i] for i in order])
             combined_scores.append([float(combined[i]) for i in order])
@@ -486,6 +484,29 @@ def _load_image(image: Any, name: str) -> Any:
     if image is None:
         raise ValueError(f"`{name}` is None; every pair needs an image.")
     return image
+
+
+def combine_scores(
+    generation_scores: Sequence[float] | torch.Tensor | None,
+    gsv_scores: torch.Tensor,
+    alpha: float = 0.5,
+    normalize: bool = True,
+) -> torch.Tensor:
+    """One query's final scores: `alpha * z(generation) + (1 - alpha) * z(gsv)` (float64; see `GSVScorer.rerank`).
+
+    Args:
+        generation_scores (`Sequence[float]` or `torch.Tensor`, *optional*): the retriever's score of each candidate;
+            `None` ranks by GSV alone.
+        gsv_scores (`torch.Tensor`): the GSV score of each candidate.
+        alpha (`float`, *optional*, defaults to 0.5): weight of the generation score.
+        normalize (`bool`, *optional*, defaults to `True`): z-normalise both scores first.
+    """
+    v = gsv_scores.double()
+    combined = _znorm(v) if normalize else v
+    if generation_scores is None:
+        return combined
+    g = torch.as_tensor(generation_scores, dtype=torch.float64)
+    return alpha * (_znorm(g) if normalize else g) + (1 - alpha) * combined
 
 
 def _znorm(x: torch.Tensor) -> torch.Tensor:
