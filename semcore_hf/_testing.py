@@ -33,23 +33,38 @@ CHAT_TEMPLATE = (
 )
 
 
-def build_tokenizer(out_dir: str | os.PathLike | None = None, vocab_size: int = 600, extra_special=()):
-    """A byte-level BPE tokenizer with a chat template (ChatML-like), trained in well under a second."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+def build_tokenizer(
+    out_dir: str | os.PathLike | None = None, vocab_size: int = 600, extra_special=(), bos: bool = False
+):
+    """A byte-level BPE tokenizer with a chat template (ChatML-like), trained in well under a second.
+
+    With `bos=True` it behaves like Llama's: `tokenizer(text)` prepends `<s>` and the chat template renders
+    `{{ bos_token }}` first, so encoding a rendered prompt with special tokens gives a doubled BOS.
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE(unk_token=None))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<pad>", *extra_special]
+    special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<pad>", *(["<s>"] if bos else []), *extra_special]
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size, special_tokens=special, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
     )
     tok.train_from_iterator(CORPUS * 50, trainer)
+    if bos:
+        bos_id = tok.token_to_id("<s>")
+        tok.post_processor = processors.TemplateProcessing(
+            single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", bos_id)]
+        )
     hf = PreTrainedTokenizerFast(
-        tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<pad>", bos_token=None, unk_token=None
+        tokenizer_object=tok,
+        eos_token="<|endoftext|>",
+        pad_token="<pad>",
+        bos_token="<s>" if bos else None,
+        unk_token=None,
     )
-    hf.chat_template = CHAT_TEMPLATE
+    hf.chat_template = ("{{ bos_token }}" if bos else "") + CHAT_TEMPLATE
     if out_dir is not None:
         hf.save_pretrained(out_dir)
     return hf
@@ -116,12 +131,17 @@ def build_sentence_transformer(out_dir: str | os.PathLike, dim: int = 32, seed: 
     return SentenceTransformer(str(out_dir), device="cpu")
 
 
-def build_llava(out_dir: str | os.PathLike, image_size: int = 32, patch_size: int = 8, seed: int = 0):
-    """A random tiny LLaVA (CLIP vision tower + llama text model) and its processor, saved to `out_dir`."""
+def build_llava(
+    out_dir: str | os.PathLike, image_size: int = 32, patch_size: int = 8, seed: int = 0, bos: bool = False
+):
+    """A random tiny LLaVA (CLIP vision tower + llama text model) and its processor, saved to `out_dir`.
+
+    `bos=True` gives it a Llama-style BOS-adding tokenizer (see `build_tokenizer`).
+    """
     import torch
     from transformers import AutoModelForImageTextToText, CLIPImageProcessorPil, LlavaConfig, LlavaProcessor
 
-    tok = build_tokenizer(None, extra_special=["<image>"])
+    tok = build_tokenizer(None, extra_special=["<image>"], bos=bos)
     proc = LlavaProcessor(
         image_processor=CLIPImageProcessorPil(
             size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size}
@@ -155,7 +175,7 @@ def build_llava(out_dir: str | os.PathLike, image_size: int = 32, patch_size: in
             max_position_embeddings=512,
             eos_token_id=tok.eos_token_id,
             pad_token_id=tok.pad_token_id,
-            bos_token_id=None,
+            bos_token_id=tok.bos_token_id,
         ),
         image_token_id=tok.convert_tokens_to_ids("<image>"),
         vision_feature_select_strategy="default",
@@ -252,3 +272,33 @@ def reference_fn(root: dict, prompt_length: int, stop_id: int):
         return sorted(node) or [stop_id]
 
     return fn
+
+
+def exhaustive_sid_scores(model, processing_class, token_sequences, prompt, images=None) -> list[float]:
+    """Teacher-forced total log-probability of every SID token sequence after one prompt (no search at all).
+
+    The reference the constrained search must equal: one forward pass per SID over prompt + SID tokens, log-softmax
+    over the whole vocabulary, summed over the SID's tokens.
+
+    Args:
+        model: a causal LM or VLM.
+        processing_class: its tokenizer or processor.
+        token_sequences (`list[list[int]]`): `SIDTokenizerExtension.encode(sids, processing_class)`.
+        prompt (`list[dict]`): the conversational prompt (`semcore_hf.data.prompts`).
+        images (`list`, *optional*): the prompt's images (VLM).
+    """
+    import torch
+
+    from semcore_hf.modeling import encode_prompts
+
+    enc = encode_prompts(processing_class, [prompt], None if images is None else [images])
+    p_ids = enc["input_ids"][0].tolist()
+    extra = {k: v for k, v in enc.items() if k not in ("input_ids", "attention_mask")}
+    scores = []
+    with torch.no_grad():
+        for seq in token_sequences:
+            ids = torch.tensor([p_ids + list(seq)])
+            logits = model(input_ids=ids, attention_mask=torch.ones_like(ids), **extra).logits[0, :-1].float()
+            logp = torch.log_softmax(logits, -1).gather(-1, ids[0, 1:, None])[:, 0]
+            scores.append(float(logp[len(p_ids) - 1 :].sum()))
+    return scores

@@ -50,7 +50,7 @@ def smollm2_checkpoint(cache_dir: str | os.PathLike) -> str:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from semcore_hf._io import atomic_directory
+    from semcore_hf._io import HF_CHECKPOINT_PATTERNS, atomic_artefact, files_matching
 
     logger.info("Converting %s to a transformers checkpoint (once, ~20 s)", SMOLLM2_GGUF)
     tok = AutoTokenizer.from_pretrained(src, gguf_file=SMOLLM2_GGUF)
@@ -59,7 +59,10 @@ def smollm2_checkpoint(cache_dir: str | os.PathLike) -> str:
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    with atomic_directory(out) as tmp:
+    # The cache folder is ours (named by us): files of an earlier, unfinished conversion may be replaced.
+    with atomic_artefact(
+        out, "converted_checkpoint", legacy_files=lambda d: files_matching(d, HF_CHECKPOINT_PATTERNS)
+    ) as tmp:
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
     return str(out)

@@ -16,20 +16,40 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import time
 from pathlib import Path
 
-from semcore_hf.cli._args import add_dataclass_arguments, dataclass_from_args
+from semcore_hf.cli._args import (
+    UsageError,
+    add_dataclass_arguments,
+    dataclass_from_args,
+    existing_dir,
+    existing_file,
+    existing_path,
+    local_or_hub,
+    non_empty_str,
+    positive_int,
+    read_json_object,
+)
 
 logger = logging.getLogger(__name__)
 
+_STOP_WORD_POLICIES = ("semcore", "english", "none")
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from semcore_hf.data.prompts import TASKS
     from semcore_hf.identifiers import SIDConfig
 
     io = parser.add_argument_group("input and output")
-    io.add_argument("--source", required=True, help="Karpathy JSON, image folder with metadata.jsonl, or a dataset.")
-    io.add_argument("--image-root", help="Base folder of relative image paths.")
+    io.add_argument(
+        "--source",
+        required=True,
+        type=existing_path,
+        help="Karpathy JSON, image folder with metadata.jsonl, or a save_to_disk dataset folder.",
+    )
+    io.add_argument("--image-root", type=existing_dir, help="Base folder of relative image paths.")
     io.add_argument("--caption-column", nargs="+", help="Caption column(s) of a HF dataset source.")
     io.add_argument("--image-id-column", help="Column / key holding unique image ids.")
     io.add_argument("--drop-empty", action="store_true", help="Drop empty captions with a warning instead of failing.")
@@ -43,13 +63,60 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="generated",
         help="Text of image SIDs: MLLM-generated captions (no leakage; DESIGN) or the first ground-truth caption.",
     )
-    what.add_argument("--generated-captions", help="JSON file {image_id: caption} from an earlier captioning run.")
-    what.add_argument("--caption-images-with", metavar="VLM", help="Caption the images with this VLM first.")
-    what.add_argument("--caption-prompt", default="Describe this image in one sentence.")
-    what.add_argument("--tasks", nargs="+", help="Tasks to emit (default: all of the chosen directions).")
+    what.add_argument(
+        "--generated-captions",
+        type=existing_file,
+        help="JSON file {image_id: caption} from an earlier captioning run.",
+    )
+    what.add_argument(
+        "--caption-images-with", metavar="VLM", type=local_or_hub, help="Caption the images with this VLM first."
+    )
+    what.add_argument("--caption-prompt", type=non_empty_str, default="Describe this image in one sentence.")
+    what.add_argument(
+        "--tasks", nargs="+", choices=TASKS, help="Tasks to emit (default: all of the chosen directions)."
+    )
     what.add_argument("--text-only", action="store_true", help="No image columns: data for a text-only causal LM.")
-    what.add_argument("--num-negatives", type=int, default=1, help="Negatives per positive in verify tasks.")
+    what.add_argument("--num-negatives", type=positive_int, default=1, help="Negatives per positive in verify tasks.")
     add_dataclass_arguments(parser, SIDConfig)
+    for action in parser._actions:
+        if action.dest == "stop_words":  # the CLI also reads a list of stop words from a file
+            action.help = action.help.replace(" (default:", "; or a file with one stop word per line (default:")
+
+
+def _check_arguments(args: argparse.Namespace):
+    """Check every flag combination and the SIDConfig before any data is loaded; returns (config, captions)."""
+    from semcore_hf.data.builder import I2T_TASKS, T2I_TASKS
+    from semcore_hf.identifiers import SIDConfig
+
+    if os.path.exists(args.output_dir) and not os.path.isdir(args.output_dir):
+        raise UsageError(f"--output-dir {args.output_dir} is a file, not a folder")
+    directions = {"t2i": ("t2i",), "i2t": ("i2t",), "both": ("t2i", "i2t")}[args.direction]
+    for task in args.tasks or ():
+        direction = "t2i" if task in T2I_TASKS else "i2t" if task in I2T_TASKS else None
+        if direction not in directions:
+            raise UsageError(
+                f"--tasks {task} needs the {direction} index, which --direction {args.direction} does not build; "
+                f"use --direction {direction} or both"
+            )
+    if args.text_only and "i2t" in (args.tasks or ()):
+        raise UsageError("--tasks i2t (image -> caption SID) needs images; it cannot be built with --text-only")
+    if args.stop_words is not None and args.stop_words not in _STOP_WORD_POLICIES:
+        if not os.path.isfile(args.stop_words):
+            raise UsageError(
+                f"--stop-words must be one of {', '.join(_STOP_WORD_POLICIES)} or a file with one stop word per "
+                f"line, got {args.stop_words!r}"
+            )
+        with open(args.stop_words, encoding="utf-8") as f:
+            args.stop_words = [w.strip() for w in f if w.strip()]
+    if args.embedding_model is not None:
+        try:
+            args.embedding_model = local_or_hub(args.embedding_model)
+        except argparse.ArgumentTypeError as e:
+            raise UsageError(f"argument --embedding-model: {e}") from None
+    generated = None
+    if args.generated_captions:
+        generated = read_json_object(args.generated_captions, "--generated-captions")
+    return dataclass_from_args(SIDConfig, args), generated
 
 
 def _captions_from_vlm(rows, model_id: str, prompt: str) -> dict[str, str]:
@@ -74,10 +141,10 @@ def run(args: argparse.Namespace) -> int:
         save_sid_dataset,
         t2i_targets,
     )
-    from semcore_hf.identifiers import SIDBuilder, SIDConfig
+    from semcore_hf.identifiers import SIDBuilder
 
     out = Path(args.output_dir)
-    config = dataclass_from_args(SIDConfig, args)
+    config, generated_captions = _check_arguments(args)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     source_kwargs = dict(image_root=args.image_root, drop_empty=args.drop_empty)
@@ -87,14 +154,16 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.image_id_column:
         source_kwargs["image_id_column"] = args.image_id_column
-    if args.generated_captions:
-        source_kwargs["generated_captions"] = json.loads(Path(args.generated_captions).read_text())
+    if generated_captions is not None:
+        source_kwargs["generated_captions"] = generated_captions
+    # Every image is decoded once here, before any captioning or embedding (a truncated file fails now).
     rows = load_image_caption_source(args.source, **source_kwargs)
     if args.caption_images_with:
         generated = _captions_from_vlm(rows, args.caption_images_with, args.caption_prompt)
         (out / "generated_captions.json").parent.mkdir(parents=True, exist_ok=True)
         (out / "generated_captions.json").write_text(json.dumps(generated, indent=1))
-        rows = load_image_caption_source(args.source, **source_kwargs, generated_captions=generated)
+        source_kwargs["generated_captions"] = generated
+        rows = load_image_caption_source(args.source, **source_kwargs, check_images=False)
     timings["load"] = time.perf_counter() - t0
 
     builder = SIDBuilder(config)
@@ -103,13 +172,13 @@ def run(args: argparse.Namespace) -> int:
     if args.direction in ("t2i", "both"):
         t = time.perf_counter()
         ids, texts = t2i_targets(rows, text=args.t2i_text)
-        indexes["t2i"] = builder.build(texts, ids)
+        indexes["t2i"] = builder.build(texts, ids, target_modality="image")
         indexes["t2i"].save_pretrained(out / "t2i_index")
         timings["t2i_index"] = time.perf_counter() - t
     if args.direction in ("i2t", "both"):
         t = time.perf_counter()
         ids, texts = i2t_targets(rows)
-        indexes["i2t"] = builder.build(texts, ids)
+        indexes["i2t"] = builder.build(texts, ids, target_modality="text")
         indexes["i2t"].save_pretrained(out / "i2t_index")
         timings["i2t_index"] = time.perf_counter() - t
     for direction, index in indexes.items():
@@ -129,6 +198,7 @@ def run(args: argparse.Namespace) -> int:
         text_only=args.text_only,
         num_negatives=args.num_negatives,
         seed=config.seed,
+        check_images=False,  # decoded when the source was loaded
     )
     save_sid_dataset(data, out / "dataset")
     timings["dataset"] = time.perf_counter() - t

@@ -40,15 +40,22 @@ _RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "demo_t2i_smollm2_cp
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from semcore_hf.cli._args import existing_file, non_negative_int, positive_float, positive_int
+
+    # Every value is checked here, before the assets (~1 GB on a first run) are fetched.
     parser.add_argument("--output-dir", default="outputs/demo")
     parser.add_argument("--cache-dir", default=os.path.join(".cache", "semcore_hf"), help="Converted weights, data.")
     parser.add_argument("--quick", action="store_true", help="3 categories, 1 epoch: ~12 min instead of ~30.")
-    parser.add_argument("--epochs", type=float, help="Training epochs (default: the recipe's; 1 with --quick).")
-    parser.add_argument("--num-clusters", type=int, default=24, help="K of K-Means (default: 24).")
-    parser.add_argument("--num-beams", type=int, default=10)
-    parser.add_argument("--max-test-queries", type=int, help="Evaluate only the first N test queries.")
-    parser.add_argument("--recipe", default=str(_RECIPE), help="The training recipe (paths are filled in).")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--epochs", type=positive_float, help="Training epochs (default: the recipe's; 1 with --quick)."
+    )
+    parser.add_argument("--num-clusters", type=positive_int, default=24, help="K of K-Means (default: 24).")
+    parser.add_argument("--num-beams", type=positive_int, default=10, help="Beams of the search (default: 10).")
+    parser.add_argument("--max-test-queries", type=positive_int, help="Evaluate only the first N test queries.")
+    parser.add_argument(
+        "--recipe", type=existing_file, default=str(_RECIPE), help="The training recipe (paths are filled in)."
+    )
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="Seed of everything (default: 0).")
 
 
 def _stamp_rows(stamps_dir: str, quick: bool):
@@ -120,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
     ids, texts = t2i_targets(rows, text="generated")
     config = SIDConfig(embedding_model=minilm, num_clusters=args.num_clusters, resolve_collisions=True, seed=args.seed)
     builder = SIDBuilder(config)
-    index = builder.build(texts, ids)
+    index = builder.build(texts, ids, target_modality="image")
     index.save_pretrained(out / "sids" / "t2i_index")
     report = index.collision_report()
     print(
@@ -134,7 +141,9 @@ def run(args: argparse.Namespace) -> int:
     t = time.perf_counter()
     model_dir = out / "model"
     epochs = args.epochs if args.epochs is not None else (1.0 if args.quick else None)
-    train_args = ["train", "--config", args.recipe, "--model_name_or_path", smollm2, "--output_dir", str(model_dir)]
+    # --debug: a training failure propagates here instead of becoming an exit status that would be ignored.
+    train_args = ["--debug", "train", "--config", args.recipe, "--model_name_or_path", smollm2]
+    train_args += ["--output_dir", str(model_dir)]
     train_args += ["--dataset_name", str(out / "sids" / "dataset"), "--seed", str(args.seed)]
     if epochs is not None:
         train_args += ["--num_train_epochs", str(epochs)]

@@ -31,13 +31,11 @@ cluster has too few other members they come from the other clusters of the split
 
 from __future__ import annotations
 
-import io
 import os
 import warnings
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import datasets
@@ -47,7 +45,7 @@ from datasets.exceptions import DatasetGenerationError
 from datasets.fingerprint import Hasher
 
 from semcore_hf.data import prompts
-from semcore_hf.data.sources import SOURCE_FEATURES, caption_id, load_image_caption_source
+from semcore_hf.data.sources import SOURCE_FEATURES, caption_id, load_image_caption_source, verify_image
 from semcore_hf.tokenization.sid_format import sid_to_completion
 
 T2I_TASKS = ("t2i", "memorize_t2i", "verify_t2i")
@@ -119,7 +117,7 @@ class SIDDatasetConfig(datasets.BuilderConfig):
         image_root (`str`, *optional*): base folder of relative image paths of the source.
         source_kwargs (`dict`, *optional*): extra keyword arguments of `load_image_caption_source`.
         prompt_content (`str`, defaults to `"auto"`): `"parts"`, `"string"` or `"auto"`; see `build_sid_dataset`.
-        check_images (`bool`, defaults to `True`): check that images open before emitting them.
+        check_images (`bool`, defaults to `True`): decode each image once before emitting it.
     """
 
     source: Any = None
@@ -137,18 +135,20 @@ class SIDDatasetConfig(datasets.BuilderConfig):
         super().__post_init__()
         if self.name not in prompts.TASKS:
             raise ValueError(f"Unknown SID dataset task {self.name!r}; choose among {list(prompts.TASKS)}.")
-        if self.name == "i2t" and self.text_only:
-            raise ValueError("Task 'i2t' (image -> caption SID) needs images; it has no text_only variant.")
-        if not isinstance(self.num_negatives, int) or isinstance(self.num_negatives, bool) or self.num_negatives < 1:
-            raise ValueError(f"num_negatives must be a positive integer, got {self.num_negatives!r}.")
-        if self.prompt_content not in PROMPT_CONTENT_FORMATS:
-            raise ValueError(f"prompt_content must be one of {PROMPT_CONTENT_FORMATS}, got {self.prompt_content!r}.")
+        # Every argument is checked before the source is loaded (and its images decoded).
+        _check_arguments(
+            [self.name],
+            self.t2i_index is not None,
+            self.i2t_index is not None,
+            self.text_only,
+            self.num_negatives,
+            self.seed,
+            self.prompt_content,
+            self.check_images,
+        )
         if self.source is None:
             raise ValueError("SIDDatasetConfig needs a `source` (dataset, image folder or Karpathy JSON).")
         self.source = _normalised_source(self.source, self.image_root, self.source_kwargs)
-        needed = "t2i_index" if self.name in T2I_TASKS else "i2t_index"
-        if getattr(self, needed) is None:
-            raise ValueError(f"Task {self.name!r} needs `{needed}` (a SIDIndex or its directory).")
         self.t2i_index = _load_index(self.t2i_index, "t2i_index")
         self.i2t_index = _load_index(self.i2t_index, "i2t_index")
 
@@ -158,6 +158,7 @@ class SIDDatasetConfig(datasets.BuilderConfig):
         index = self.t2i_index if self.name in T2I_TASKS else self.i2t_index
         parts = (
             _FORMAT_REVISION,
+            prompts.PROMPT_FORMAT,  # new instruction texts are new rows
             self.name,
             self.text_only,
             self.num_negatives,
@@ -256,24 +257,33 @@ def build_sid_dataset(
             `prompts` builds them; VLM chat templates need it), `"string"` (plain strings; most text-only LM chat
             templates need it) or `"auto"` (`"string"` if `text_only` else `"parts"`). Image prompts are always parts.
         source_kwargs (`Mapping`, *optional*): extra keyword arguments of `load_image_caption_source`.
-        check_images (`bool`, defaults to `True`): open (verify) each image once before emitting it.
+        check_images (`bool`, defaults to `True`):
+            decode each image once before emitting it (a truncated or corrupt file fails, naming the image).
         cache_dir (`str` or `os.PathLike`, *optional*): `datasets` cache (default: `HF_DATASETS_CACHE`).
 
     Returns:
         `dict[str, datasets.DatasetDict]`: task -> splits of the source.
     """
-    rows = _normalised_source(source, image_root, source_kwargs)
-    t2i_index = _load_index(t2i_index, "t2i_index")
-    i2t_index = _load_index(i2t_index, "i2t_index")
+    # Arguments first: a bad task or count must fail before the source is loaded and its images decoded.
     if tasks is None:
         tasks = [*(T2I_TASKS if t2i_index is not None else ()), *(I2T_TASKS if i2t_index is not None else ())]
         if text_only:
             tasks = [t for t in tasks if t not in ("i2t", "verify_i2t")]
         if not tasks:
             raise ValueError("Pass t2i_index and/or i2t_index (or tasks=...): there is nothing to build.")
-    unknown = [t for t in tasks if t not in prompts.TASKS]
-    if unknown:
-        raise ValueError(f"Unknown task(s) {unknown}; choose among {list(prompts.TASKS)}.")
+    _check_arguments(
+        tasks,
+        t2i_index is not None,
+        i2t_index is not None,
+        text_only,
+        num_negatives,
+        seed,
+        prompt_content,
+        check_images,
+    )
+    rows = _normalised_source(source, image_root, source_kwargs)
+    t2i_index = _load_index(t2i_index, "t2i_index")
+    i2t_index = _load_index(i2t_index, "i2t_index")
     out = {}
     for task in dict.fromkeys(tasks):
         builder = SIDDatasetBuilder(
@@ -302,6 +312,35 @@ def build_sid_dataset(
 # --------------------------------------------------------------------------------------------------------------------
 # private helpers
 # --------------------------------------------------------------------------------------------------------------------
+
+
+def _check_arguments(
+    tasks, has_t2i: bool, has_i2t: bool, text_only, num_negatives, seed, prompt_content, check_images
+) -> None:
+    """Validate the task list against the indexes given, and every option, without touching the data."""
+    if isinstance(tasks, str) or not isinstance(tasks, Sequence):
+        raise TypeError(f"tasks must be a list of task names (e.g. ['t2i']), got {tasks!r}.")
+    if len(tasks) == 0:
+        raise ValueError(f"tasks is empty; choose among {list(prompts.TASKS)}.")
+    unknown = [t for t in tasks if t not in prompts.TASKS]
+    if unknown:
+        raise ValueError(f"Unknown task(s) {unknown}; choose among {list(prompts.TASKS)}.")
+    for task in tasks:
+        needed, present = ("t2i_index", has_t2i) if task in T2I_TASKS else ("i2t_index", has_i2t)
+        if not present:
+            raise ValueError(f"Task {task!r} needs `{needed}` (a SIDIndex or its directory).")
+    if not isinstance(text_only, bool):
+        raise TypeError(f"text_only must be True or False, got {text_only!r}.")
+    if text_only and "i2t" in tasks:
+        raise ValueError("Task 'i2t' (image -> caption SID) needs images; it has no text_only variant.")
+    if not isinstance(num_negatives, int) or isinstance(num_negatives, bool) or num_negatives < 1:
+        raise ValueError(f"num_negatives must be a positive integer, got {num_negatives!r}.")
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}.")
+    if prompt_content not in PROMPT_CONTENT_FORMATS:
+        raise ValueError(f"prompt_content must be one of {PROMPT_CONTENT_FORMATS}, got {prompt_content!r}.")
+    if check_images not in (True, False):
+        raise ValueError(f"check_images must be True or False, got {check_images!r}.")
 
 
 def _normalised_source(source, image_root, source_kwargs) -> DatasetDict:
@@ -564,21 +603,8 @@ class _TaskRows:
 
 
 def _verify_image(image: dict, image_id: str) -> None:
-    """Open (and PIL-verify) an image once, so a bad file fails here, naming it, before anything is written."""
-    from PIL import Image as PILImage
+    """Decode an image once, so a missing, truncated or corrupt file fails here, naming it, before anything is written.
 
-    path = image.get("path")
-    try:
-        if image.get("bytes") is not None:
-            with PILImage.open(io.BytesIO(image["bytes"])) as im:
-                im.verify()
-        else:
-            if not path or not Path(path).is_file():
-                raise FileNotFoundError(f"Image file of image {image_id!r} not found: {path!r}.")
-            with PILImage.open(path) as im:
-                im.verify()
-    except FileNotFoundError:
-        raise
-    except Exception as e:  # PIL raises several types (UnidentifiedImageError, SyntaxError, OSError)
-        where = repr(path) if path else "its embedded bytes"
-        raise ValueError(f"Image {image_id!r} cannot be read from {where}: {type(e).__name__}: {e}") from e
+    A full decode (`sources.verify_image`), not PIL's `verify()` alone, which never reads JPEG data.
+    """
+    verify_image(image, image_id)

@@ -14,6 +14,9 @@ Parquet files (`load_dataset` cannot read a `save_to_disk` folder, hence both).
 `{hash}` is a digest of the file's bytes. `datasets` caches a local folder under its name, the config and a hash of
 the card's `configs:` block, not of the data: without it, rebuilding a folder (or building another folder with the
 same name) would make `load_dataset` and `trl sft` silently train on the previous build's cached rows.
+
+The folder is replaced as a whole on every save (`semcore_hf._io.atomic_artefact`): its manifest lists the files a
+build wrote, so the next build drops exactly those (stale Parquet files included) and keeps every other file.
 """
 
 from __future__ import annotations
@@ -31,9 +34,10 @@ import yaml
 from datasets import Dataset, DatasetDict, Image
 from datasets.table import embed_table_storage
 
-from semcore_hf._io import atomic_directory
+from semcore_hf._io import atomic_artefact, files_matching
 
 ARROW_DIR = "arrow"
+ARTEFACT_KIND = "sid_dataset"
 PUSH_IGNORE_PATTERNS = [f"{ARROW_DIR}/*", f"{ARROW_DIR}/**", ".*", "**/.*"]
 
 
@@ -53,8 +57,11 @@ def save_sid_dataset(
 ) -> Path:
     """Write every task as Parquet (images embedded) plus a dataset card, and optionally a `save_to_disk` copy.
 
-    Everything is written to a temporary sibling directory first and moved into `output_dir` at the end, so a failure
-    (a missing image file, say) leaves `output_dir` as it was.
+    The new version is written to a hidden sibling folder and swapped with `output_dir` in one atomic step, so a
+    failure (a missing image file, say) or a killed process leaves `output_dir` exactly as it was, and a reader sees
+    the complete previous build or the complete new one. The files of the previous build (listed in the folder's
+    manifest) are dropped; any other file in `output_dir` is kept, and one the new build would overwrite is refused
+    with `semcore_hf._io.ArtefactConflictError`.
 
     Args:
         datasets_by_task (`Mapping[str, datasets.DatasetDict]`): output of `build_sid_dataset`.
@@ -78,7 +85,7 @@ def save_sid_dataset(
         raise ValueError(f"default_task {default_task!r} is not among the tasks {list(datasets_by_task)}.")
     output_dir = Path(output_dir)
     paths: dict[tuple[str, str], str] = {}
-    with atomic_directory(output_dir) as tmp:
+    with atomic_artefact(output_dir, ARTEFACT_KIND, legacy_files=_legacy_files) as tmp:
         for task, dd in datasets_by_task.items():
             for split, ds in dd.items():
                 staging = tmp / task / f".{split}.parquet"
@@ -90,13 +97,28 @@ def save_sid_dataset(
         (tmp / "README.md").write_text(
             _dataset_card(datasets_by_task, paths, default_task, pretty_name, card_text), encoding="utf-8"
         )
-    # Parquet files of an earlier build in the same folder are no longer in the card: remove them (a push would
-    # upload them otherwise).
-    current = {output_dir / p for p in paths.values()}
-    for stale in output_dir.glob("*/*.parquet"):
-        if stale not in current:
-            stale.unlink()
     return output_dir
+
+
+def _legacy_files(directory: Path) -> list[str]:
+    """The files of a build saved before manifests existed: its card and the Parquet and `arrow/` files it names."""
+    try:
+        text = (directory / "README.md").read_text(encoding="utf-8")
+        parts = text.split("---", 2)
+        meta = yaml.safe_load(parts[1]) if len(parts) == 3 and not parts[0].strip() else None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return []
+    if not isinstance(meta, dict) or "semcore" not in (meta.get("tags") or []):
+        return []
+    configs = [c for c in meta.get("configs") or [] if isinstance(c, dict)]
+    files = ["README.md"]
+    for config in configs:
+        for entry in config.get("data_files") or []:
+            path = entry.get("path") if isinstance(entry, dict) else None
+            if isinstance(path, str) and (directory / path).is_file():
+                files.append(path)
+    tasks = [c["config_name"] for c in configs if isinstance(c.get("config_name"), str)]
+    return files + files_matching(directory, [f"{ARROW_DIR}/{task}/*" for task in tasks])
 
 
 def _file_digest(path: Path) -> str:

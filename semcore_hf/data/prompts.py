@@ -10,18 +10,22 @@ parts' text joined (see `to_text_only`).
 
 from __future__ import annotations
 
+from semcore_hf.modeling.inputs import to_text_only  # noqa: F401  (re-exported: the prompt helpers' users need it)
+
 TASKS = ("t2i", "i2t", "memorize_t2i", "memorize_i2t", "verify_t2i", "verify_i2t")
 
-T2I_INSTRUCTION = "Retrieve the identifier of the image that matches this description: {query}"
-I2T_INSTRUCTION = "Retrieve the identifier of a caption that describes this image."
-MEMORIZE_IMAGE_INSTRUCTION = "What is the identifier of this image?"
-MEMORIZE_TEXT_INSTRUCTION = "What is the identifier of this image description: {text}"
-MEMORIZE_CAPTION_INSTRUCTION = "What is the identifier of this caption: {text}"
-VERIFY_T2I_INSTRUCTION = 'Does this image match the description "{query}"? Answer yes or no.'
-VERIFY_T2I_TEXT_INSTRUCTION = (
-    'An image is described as "{candidate}". Does it match the description "{query}"? Answer yes or no.'
-)
-VERIFY_I2T_INSTRUCTION = 'Does the caption "{candidate}" describe this image? Answer yes or no.'
+# Short on purpose: every token of boilerplate is paid in every training row and every query (the instruction only has
+# to tell the tasks apart). Bump PROMPT_FORMAT when any text here changes: models record the format they were trained
+# with, and inference refuses a mismatch instead of silently feeding other token ids.
+PROMPT_FORMAT = 2
+T2I_INSTRUCTION = "Find the image: {query}"
+I2T_INSTRUCTION = "Find a caption for this image."
+MEMORIZE_IMAGE_INSTRUCTION = "Name this image."
+MEMORIZE_TEXT_INSTRUCTION = "Name the image described as: {text}"
+MEMORIZE_CAPTION_INSTRUCTION = "Name the caption: {text}"
+VERIFY_T2I_INSTRUCTION = 'Does this image match "{query}"? yes or no'
+VERIFY_T2I_TEXT_INSTRUCTION = 'Does an image described as "{candidate}" match "{query}"? yes or no'
+VERIFY_I2T_INSTRUCTION = 'Does "{candidate}" describe this image? yes or no'
 YES, NO = "yes", "no"
 
 
@@ -30,19 +34,6 @@ def user_message(text: str, with_image: bool = False) -> list[dict]:
     content: list[dict] = [{"type": "image"}] if with_image else []
     content.append({"type": "text", "text": text})
     return [{"role": "user", "content": content}]
-
-
-def to_text_only(messages: list[dict]) -> list[dict]:
-    """Flatten list-of-parts contents into plain strings (for tokenizers whose chat template expects strings)."""
-    out = []
-    for m in messages:
-        content = m["content"]
-        if not isinstance(content, str):
-            if any(part.get("type") == "image" for part in content):
-                raise ValueError("This prompt holds an image; a text-only model cannot take it. Use a VLM.")
-            content = "".join(part["text"] for part in content if part.get("type") == "text")
-        out.append({**m, "content": content})
-    return out
 
 
 def t2i_prompt(query: str) -> list[dict]:

@@ -14,13 +14,14 @@ _MAX_HASH_POSITIONS = 4096
 class SIDConstrainedLogitsProcessor(LogitsProcessor):
     """Keeps only the continuations that stay inside a `SIDTrie`; everything else gets `-inf`.
 
-    Every step is one vectorised pass over all rows (batch x beams): no Python loop over rows and no `.tolist()`,
-    `.item()` or other device-to-host read. The trie state of each row is **carried** across steps: the previous call
-    leaves a table (prefix hash -> allowed window and child nodes) and each new row finds its parent by the hash of its
-    prefix without the last token, then follows the one new token (beam search reorders rows freely, so the parent is
-    matched by content, not by position). When a call does not extend the previous one (first step of a `generate`,
-    assisted decoding, a reused processor) the states are re-derived by walking the trie from the root, one small
-    op per generated position. Both give the same allowed sets.
+    Every step is one vectorised pass over all rows (batch x beams): no Python loop over rows and no `.tolist()`;
+    the only device-to-host read is one scalar per step (whether every row found its parent). The trie state of each
+    row is **carried** across steps: the previous call leaves a table (prefix hash -> allowed window and child nodes)
+    and each new row finds its parent by the hash of its prefix without the last token, then follows the one new token
+    (beam search reorders rows freely, so the parent is matched by content, not by position). When a call does not
+    extend the previous one (first step of a `generate`, assisted decoding, a reused processor), or a row has no
+    parent among the previous call's rows (a custom loop), the states of those rows are re-derived by walking the trie
+    from the root, one small op per generated position. Both give the same allowed sets.
 
     Allowed tokens: the children of the row's node. The SID end token (`</sid>`) is a child exactly where a SID
     completes. Rows at a leaf (SID finished) or off the trie get only `stop_token_id`, so every row keeps at least
@@ -134,11 +135,14 @@ class SIDConstrainedLogitsProcessor(LogitsProcessor):
         if length == 0:
             state = torch.zeros(input_ids.shape[0], dtype=torch.long, device=device)
         elif not self.stateless and prev is not None and prev["length"] == length - 1 and prev["device"] == device:
-            state = self._carried_state(prev, gen, length)
+            state, found = self._carried_state(prev, gen, length)
+            # A row that extends no row of the previous call (a reused processor, a custom loop that drops or adds
+            # rows) must still get the allowed set of its own prefix: re-walk it. Inside `generate` every row has
+            # a parent, so this costs one scalar read per step and the walk never runs.
+            if not bool(found.all()):
+                state = torch.where(found, state, self._walk(t, gen, length))
         else:
-            state = torch.zeros(input_ids.shape[0], dtype=torch.long, device=device)
-            for j in range(length):
-                state = _transition(t, self.trie._fanout_list, j, state, gen[:, j], self.trie.sink)
+            state = self._walk(t, gen, length)
 
         allowed, child = self._window(t, state, length)
         if not self.stateless:
@@ -157,8 +161,16 @@ class SIDConstrainedLogitsProcessor(LogitsProcessor):
         out.fill_(float("-inf"))  # the only R x V write
         return out.scatter_(1, allowed, kept)
 
-    def _carried_state(self, prev: dict, gen: torch.Tensor, length: int) -> torch.Tensor:
-        """Node of each row from its parent row of the previous call plus the one new token."""
+    def _walk(self, t: dict[str, torch.Tensor], gen: torch.Tensor, length: int) -> torch.Tensor:
+        """Node of each row by walking its generated prefix from the root (one small op per position)."""
+        state = torch.zeros(gen.shape[0], dtype=torch.long, device=gen.device)
+        for j in range(length):
+            state = _transition(t, self.trie._fanout_list, j, state, gen[:, j], self.trie.sink)
+        return state
+
+    def _carried_state(self, prev: dict, gen: torch.Tensor, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Node of each row from its parent row of the previous call plus the one new token, and whether the
+        parent was found (`False`: the row extends no row of the previous call)."""
         h = self._hash(gen, length - 1)
         n_prev = prev["hash"].shape[0]
         j = torch.searchsorted(prev["hash"], h).clamp(max=n_prev - 1)
@@ -169,5 +181,5 @@ class SIDConstrainedLogitsProcessor(LogitsProcessor):
         # padding repeats the first allowed id, so take the first matching slot
         slot = torch.argmax(match.to(torch.uint8), dim=1, keepdim=True)
         nxt = child.gather(1, slot).squeeze(1)
-        ok = found & match.any(1)
-        return torch.where(ok, nxt, torch.full_like(nxt, self.trie.sink))
+        ok = found & match.any(1)  # parent found but the new token is not a child: off the trie (sink)
+        return torch.where(ok, nxt, torch.full_like(nxt, self.trie.sink)), found

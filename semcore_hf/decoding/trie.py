@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Sequence
@@ -12,11 +13,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from semcore_hf._io import atomic_directory
+from semcore_hf._io import atomic_artefact, read_artefact_files, resolve_artefact_dir
 
 TRIE_WEIGHTS_NAME = "sid_trie.safetensors"
 TRIE_CONFIG_NAME = "sid_trie.json"
-_FORMAT_VERSION = 1
+# 2: sid_trie.json records the sha256 of sid_trie.safetensors; version 1 is still read.
+_FORMAT_VERSION = 2
+_ARTEFACT_KIND = "sid_trie"
+_ARRAY_NAMES = ("indptr", "child_token", "leaf_node", "leaf_row", "depth_fanout")
 
 
 def _flatten(token_sequences: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -390,12 +394,29 @@ class SIDTrie:
 
     # ------------------------------------------------------------------ tokenizer check and persistence
     def check_tokenizer(self, tokenizer: Any) -> None:
-        """Raise a `ValueError` if `tokenizer` is not the one the trie was built with (vocabulary fingerprint)."""
+        """Raise a `ValueError` if `tokenizer` does not tokenise SIDs the way the trie's tokenizer did.
+
+        The fingerprint (`SIDTokenizerExtension.fingerprint`) covers the vocabulary, the normalizer, the
+        pre-tokenizer, the added tokens and the chat template. A trie saved before fingerprints covered more than
+        the vocabulary is checked against the vocabulary only, with a warning.
+        """
         if self.tokenizer_fingerprint is None:
             return
-        from semcore_hf.tokenization.extension import tokenizer_fingerprint
+        from semcore_hf.tokenization.extension import legacy_vocabulary_fingerprint, tokenizer_fingerprint
 
-        fp = tokenizer_fingerprint(tokenizer)
+        if ":" not in self.tokenizer_fingerprint:
+            import warnings
+
+            warnings.warn(
+                "This SID trie records a vocabulary-only tokenizer fingerprint (an older format): a tokenizer with "
+                "the same vocabulary but another normalizer, pre-tokenizer or chat template would pass. Rebuild the "
+                "trie to record the full fingerprint.",
+                UserWarning,
+                stacklevel=2,
+            )
+            fp = legacy_vocabulary_fingerprint(tokenizer)
+        else:
+            fp = tokenizer_fingerprint(tokenizer)
         if fp != self.tokenizer_fingerprint:
             raise ValueError(
                 f"This SID trie was built with another tokenizer: trie fingerprint {self.tokenizer_fingerprint}, "
@@ -405,7 +426,10 @@ class SIDTrie:
             )
 
     def save_pretrained(self, save_directory: str | os.PathLike) -> None:
-        """Write `sid_trie.safetensors` (arrays) and `sid_trie.json` (metadata) atomically into `save_directory`."""
+        """Write `sid_trie.safetensors` (arrays) and `sid_trie.json` (metadata) into `save_directory`.
+
+        The folder is replaced as a whole (a reader sees the complete old or new trie); other files in it are kept.
+        """
         from safetensors.numpy import save_file
 
         meta = {
@@ -416,33 +440,62 @@ class SIDTrie:
             "num_sids": self.num_sids,
             "num_nodes": self.num_nodes,
         }
-        arrays = {
-            "indptr": self.indptr,
-            "child_token": self.child_token,
-            "leaf_node": self.leaf_node,
-            "leaf_row": self.leaf_row,
-            "depth_fanout": self.depth_fanout,
-        }
-        with atomic_directory(save_directory) as tmp:
+        arrays = {name: getattr(self, name) for name in _ARRAY_NAMES}
+        with atomic_artefact(
+            save_directory, _ARTEFACT_KIND, format_version=_FORMAT_VERSION, legacy_files=_legacy_files
+        ) as tmp:
             save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(tmp / TRIE_WEIGHTS_NAME))
+            meta["sha256"] = {TRIE_WEIGHTS_NAME: hashlib.sha256((tmp / TRIE_WEIGHTS_NAME).read_bytes()).hexdigest()}
             (tmp / TRIE_CONFIG_NAME).write_text(json.dumps(meta, indent=2, sort_keys=True), encoding="utf-8")
 
     @classmethod
     def from_pretrained(cls, pretrained_directory: str | os.PathLike, tokenizer: Any = None) -> SIDTrie:
         """Load a trie saved by `save_pretrained`; with `tokenizer`, check it is the one the trie was built with.
 
+        The arrays are checked against each other and against `sid_trie.json` (sizes, monotone offsets, sorted
+        children, leaves), so a truncated, corrupt or mismatched file is refused with a `ValueError` naming it.
+
         Args:
             pretrained_directory (`str` or `os.PathLike`): Directory with `sid_trie.safetensors` + `sid_trie.json`.
             tokenizer (`PreTrainedTokenizerBase` or `ProcessorMixin`, *optional*, defaults to `None`):
                 The model's tokenizer; a different vocabulary raises a `ValueError` naming both fingerprints.
         """
-        from safetensors.numpy import load_file
+        from safetensors.numpy import load as load_arrays
 
-        d = Path(pretrained_directory)
+        d = resolve_artefact_dir(pretrained_directory)
         if not (d / TRIE_WEIGHTS_NAME).is_file() or not (d / TRIE_CONFIG_NAME).is_file():
             raise FileNotFoundError(f"No {TRIE_WEIGHTS_NAME} / {TRIE_CONFIG_NAME} in {pretrained_directory}.")
-        meta = json.loads((d / TRIE_CONFIG_NAME).read_text(encoding="utf-8"))
-        arrays = load_file(str(d / TRIE_WEIGHTS_NAME))
+        raw = read_artefact_files(d, (TRIE_CONFIG_NAME, TRIE_WEIGHTS_NAME))  # one version, even during a save
+        raw_meta, raw_arrays = raw[TRIE_CONFIG_NAME], raw[TRIE_WEIGHTS_NAME]
+        try:
+            meta = json.loads(raw_meta.decode("utf-8"))
+            if not isinstance(meta, dict) or not isinstance(meta.get("vocab_size"), int):
+                raise ValueError("no integer 'vocab_size'")
+        except ValueError as e:
+            raise ValueError(f"{TRIE_CONFIG_NAME} in {d} is truncated or corrupt: {e}") from None
+        version = meta.get("format_version", 1)
+        if not isinstance(version, int) or version > _FORMAT_VERSION:
+            raise ValueError(f"{TRIE_CONFIG_NAME} in {d} has format {version!r}; upgrade semcore_hf to read it.")
+        try:
+            arrays = load_arrays(raw_arrays)
+        except Exception as e:  # safetensors raises its own error types on a bad header or short data
+            raise ValueError(f"{TRIE_WEIGHTS_NAME} in {d} is truncated or corrupt: {type(e).__name__}: {e}") from None
+        if version >= 2:
+            recorded = meta.get("sha256")
+            expected = recorded.get(TRIE_WEIGHTS_NAME) if isinstance(recorded, dict) else None
+            actual = hashlib.sha256(raw_arrays).hexdigest()
+            if actual != expected:
+                raise ValueError(
+                    f"{TRIE_WEIGHTS_NAME} in {d} does not belong with {TRIE_CONFIG_NAME}: its sha256 is "
+                    f"{actual[:16]}..., {TRIE_CONFIG_NAME} records {str(expected)[:16]}.... The files come from "
+                    "different saves, or one was altered; save the trie again."
+                )
+        problem = _check_arrays(arrays, meta)
+        if problem:
+            raise ValueError(
+                f"{TRIE_WEIGHTS_NAME} and {TRIE_CONFIG_NAME} in {d} do not form a valid trie: {problem}. Rebuild it "
+                "with `SIDTrie.from_sids` and save it again."
+            )
         trie = cls(
             arrays["indptr"],
             arrays["child_token"],
@@ -456,6 +509,64 @@ class SIDTrie:
         if tokenizer is not None:
             trie.check_tokenizer(tokenizer)
         return trie
+
+
+def _legacy_files(directory: Path) -> list[str]:
+    """The files of a trie saved before manifests existed, found in `directory`."""
+    names = [TRIE_CONFIG_NAME, TRIE_WEIGHTS_NAME]
+    return [n for n in names if (directory / n).is_file()] if (directory / TRIE_CONFIG_NAME).is_file() else []
+
+
+def _check_arrays(arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> str | None:
+    """The first way the loaded arrays fail the trie's invariants (see `SIDTrie`), or `None`; all vectorised."""
+    for name in _ARRAY_NAMES:
+        a = arrays.get(name)
+        if a is None or a.ndim != 1 or a.dtype.kind not in "iu":
+            return (
+                f"{name!r} is {'missing' if a is None else f'{a.dtype} of shape {a.shape}'}, not a 1-d integer array"
+            )
+    indptr = arrays["indptr"].astype(np.int64)
+    child, leaves = arrays["child_token"].astype(np.int64), arrays["leaf_node"].astype(np.int64)
+    rows, fanout = arrays["leaf_row"].astype(np.int64), arrays["depth_fanout"].astype(np.int64)
+    num_nodes, vocab = len(indptr) - 2, int(meta["vocab_size"])
+    if num_nodes < 1:
+        return f"indptr has {len(indptr)} entries; a trie has at least a root and the sink"
+    for key, value in (("num_nodes", num_nodes), ("num_sids", len(leaves))):
+        if key in meta and meta[key] != value:
+            return f"{TRIE_CONFIG_NAME} records {key}={meta[key]} but the arrays hold {value}"
+    counts = np.diff(indptr)
+    if indptr[0] != 0 or (counts < 0).any():
+        return "indptr is not a monotone offset array starting at 0"
+    if indptr[-1] != len(child) or len(child) != num_nodes - 1 or counts[-1] != 0:
+        return (
+            f"indptr ends at {int(indptr[-1])} and child_token has {len(child)} edges, but {num_nodes} nodes have "
+            f"{num_nodes - 1}"
+        )
+    if len(child) and (child.min() < 0 or child.max() >= vocab):
+        return f"child_token holds ids outside [0, {vocab})"
+    parent = np.repeat(np.arange(num_nodes + 1), counts)
+    if (parent >= np.arange(1, num_nodes)).any():
+        return "an edge points to a node numbered before its parent (not breadth-first)"
+    same = parent[1:] == parent[:-1]
+    if (child[1:][same] <= child[:-1][same]).any():
+        return "the children of a node are not sorted by token"
+    if len(rows) != len(leaves):
+        return f"leaf_node has {len(leaves)} entries but leaf_row {len(rows)}"
+    childless = np.flatnonzero(counts[1:num_nodes] == 0) + 1
+    if not np.array_equal(leaves, childless):
+        return "leaf_node is not the sorted list of childless nodes"
+    if len(rows) and (rows.min() < 0 or len(np.unique(rows)) != len(rows)):
+        return "leaf_row holds negative or repeated SID rows"
+    depth_max, lo, hi = [], 0, 1  # most children per depth, as `_nodes_by_depth` walks it
+    while int(indptr[hi]) > int(indptr[lo]):
+        depth_max.append(int(counts[lo:hi].max()))
+        lo, hi = int(indptr[lo]) + 1, int(indptr[hi]) + 1
+    if fanout.tolist() != depth_max:
+        return f"depth_fanout {fanout.tolist()} differs from the fan-out of the arrays {depth_max}"
+    end = meta.get("end_token_id")
+    if end is not None and not (isinstance(end, int) and 0 <= end < vocab):
+        return f"end_token_id {end!r} is outside [0, {vocab})"
+    return None
 
 
 def _transition(

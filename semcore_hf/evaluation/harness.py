@@ -86,6 +86,7 @@ def evaluate_retriever(
     num_beams: int | None = None,
     batch_size: int = 8,
     gsv_alpha: float | None = None,
+    max_num_beams: int | None = None,
     show_progress: bool = True,
 ) -> dict[str, Any]:
     """Run `retriever.retrieve` on every query and score Recall@K / MRR.
@@ -98,17 +99,20 @@ def evaluate_retriever(
         num_beams (`int`, *optional*): beams of the constrained search (defaults to `max(k)`).
         batch_size (`int`, *optional*, defaults to 8): queries per `generate` call.
         gsv_alpha (`float`, *optional*): GSV weight (see `SemCORERetriever.retrieve`); `None` disables GSV.
+        max_num_beams (`int`, *optional*): most beams the exact search may widen to (see
+            `SemCORERetriever.retrieve`).
         show_progress (`bool`, *optional*, defaults to `True`): tqdm over batches.
 
     Returns:
-        `dict`: `metrics` (recall@K, mrr, ...), `seconds_per_query`, and `predictions` (per query: id, ranked
-        target ids, relevant ids).
+        `dict`: `metrics` (recall@K, mrr, ...), `seconds_per_query`, `exact_fraction` (queries whose ranking is
+        certified exact), and `predictions` (per query: id, ranked target ids, relevant ids).
     """
     # A gallery smaller than the largest cut-off: every target is returned and Recall@K for larger K equals
     # Recall@|gallery|, as in any ranking metric.
     rankable = getattr(retriever, "num_targets", None) or len(query_set.gallery) or max(k)
     kmax = min(max(k), rankable)
     t0 = time.perf_counter()
+    kwargs = {"max_num_beams": max_num_beams} if max_num_beams is not None else {}
     results = retriever.retrieve(
         query_set.queries,
         k=kmax,
@@ -117,6 +121,7 @@ def evaluate_retriever(
         direction=query_set.direction,
         gsv_alpha=gsv_alpha,
         show_progress=show_progress,
+        **kwargs,
     )
     seconds = time.perf_counter() - t0
     ranked = [[r["target_id"] for r in per] for per in results]
@@ -124,9 +129,12 @@ def evaluate_retriever(
     short = sum(len(r) < kmax for r in ranked)
     if short:
         logger.warning("%d of %d queries got fewer than %d targets: raise num_beams.", short, len(ranked), kmax)
+    # Share of queries whose SID ranking the search certified equal to exhaustive scoring (see decoding.search).
+    exact = [all(r.get("exact", True) for r in per) for per in results]
     return {
         "metrics": metrics,
         "seconds_per_query": seconds / max(len(query_set), 1),
+        "exact_fraction": sum(exact) / max(len(exact), 1),
         "queries_short_of_k": short,
         "predictions": [
             {"query_id": q, "ranked": r, "relevant": rel}

@@ -12,6 +12,7 @@ import numpy as np
 
 from semcore_hf.identifiers import ctfidf as _ctfidf
 from semcore_hf.identifiers import keywords as _kw
+from semcore_hf.identifiers import text as _text
 from semcore_hf.identifiers.config import SIDConfig
 from semcore_hf.identifiers.text import make_vectorizer, resolve_stop_words
 from semcore_hf.tokenization.sid_format import join_sid
@@ -224,6 +225,12 @@ class SIDBuilder:
                 bad += _check_texts(batch[text_column], ids, start)
             if bad:
                 _raise_bad_texts(bad, ids)
+            # Texts without a single word would all get one empty SID: refuse them before any embedding.
+            wordless = []
+            for start, batch in zip(range(0, n, bs), col_ds.iter(batch_size=bs)):
+                wordless += _text.unrepresentable(batch[text_column], start)
+            if wordless:
+                _text.raise_unrepresentable(wordless, ids)
 
             def text_iter() -> Iterator[str]:
                 for batch in col_ds.iter(batch_size=bs):
@@ -240,6 +247,9 @@ class SIDBuilder:
         bad = _check_texts(texts, ids)
         if bad:
             _raise_bad_texts(bad, ids)
+        wordless = _text.unrepresentable(texts)
+        if wordless:
+            _text.raise_unrepresentable(wordless, ids)
         return n, ids, (lambda: iter(texts)), None, texts
 
     def _embed(self, n, ds, texts, text_column, show_progress) -> np.ndarray:
@@ -306,6 +316,7 @@ class SIDBuilder:
         *,
         text_column: str = "text",
         id_column: str | None = None,
+        target_modality: str | None = None,
     ):
         """Build the SID index of `texts` (one text per target).
 
@@ -318,17 +329,21 @@ class SIDBuilder:
             show_progress (`bool`, defaults to `True`): tqdm bars and progress logging.
             text_column (`str`, defaults to `"text"`): the dataset column with the texts.
             id_column (`str`, *optional*): the dataset column with the target ids.
+            target_modality (`str`, *optional*): what the targets are, recorded in the index: `"image"` for a T2I
+                index (the texts describe images), `"text"` for an I2T index (the texts are the target captions), or
+                `None` (unknown).
 
         Returns:
             `SIDIndex`; `builder.timings` holds the seconds spent per stage and `index.collision_report()` the
             collisions.
 
         Raises:
-            ValueError: an empty text, duplicate target ids, `num_clusters` larger than the number of targets or a
-            missing dataset column.
+            ValueError: an empty text, duplicate target ids, `num_clusters` larger than the number of targets, a
+            missing dataset column or an unknown `target_modality`.
         """
-        from semcore_hf.identifiers.index import SIDIndex
+        from semcore_hf.identifiers.index import SIDIndex, check_target_modality
 
+        check_target_modality(target_modality)
         cfg = self.config
         log = logger.info if show_progress else logger.debug
         t_all = time.perf_counter()
@@ -377,6 +392,7 @@ class SIDBuilder:
             centroids=centroids,
             global_ids=global_ids,
             cluster_words=cluster_words,
+            target_modality=target_modality,
         )
         self.timings["assign"] = time.perf_counter() - t
         self.timings["total"] = time.perf_counter() - t_all

@@ -3,25 +3,10 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 from typing import Any
 
 logger = logging.getLogger(__name__)
-
-
-def _open_image(image: Any, position: int):
-    from PIL import Image
-
-    if isinstance(image, Image.Image):
-        return image.convert("RGB")
-    if isinstance(image, (str, os.PathLike)):
-        try:
-            with Image.open(image) as im:
-                return im.convert("RGB")
-        except Exception as e:  # PIL raises several types for unreadable files
-            raise ValueError(f"Cannot read image {position} ({os.fspath(image)!r}): {type(e).__name__}: {e}") from e
-    raise TypeError(f"Image {position} must be a PIL image or a path, got {type(image).__name__}.")
 
 
 def caption_images(
@@ -36,9 +21,10 @@ def caption_images(
 ) -> list[str]:
     """Caption images with an `AutoModelForImageTextToText` model and its processor (greedy by default).
 
-    The prompt goes through the processor's chat template (one user turn: the image, then `prompt`); batches are
-    left-padded so that every row's generation starts right after its prompt, which keeps results independent of the
-    batch size.
+    The prompt goes through the processor's chat template (one user turn: the image, then `prompt`) and is encoded
+    as TRL encodes training prompts (`semcore_hf.modeling.encode_prompts`); images are opened by
+    `semcore_hf.modeling.open_image` (transparency composited onto white, as in training). Batches are left-padded
+    so that every row's generation starts right after its prompt, which keeps results independent of the batch size.
 
     Args:
         images (`Sequence[PIL.Image.Image | str | os.PathLike]`): images or paths to them.
@@ -59,29 +45,26 @@ def caption_images(
     import torch
     from tqdm.auto import tqdm
 
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+    from semcore_hf.modeling import encode_prompts, get_tokenizer, open_image
+
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
     images = list(images)
-    tokenizer = getattr(processor, "tokenizer", processor)
+    tokenizer = get_tokenizer(processor)
     messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
-    text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
     generate_kwargs.setdefault("do_sample", False)
+    generate_kwargs.setdefault("num_beams", 1)
     if getattr(tokenizer, "pad_token_id", None) is not None:
         generate_kwargs.setdefault("pad_token_id", tokenizer.pad_token_id)
-    old_side = getattr(tokenizer, "padding_side", None)
-    tokenizer.padding_side = "left"
     captions: list[str] = []
-    try:
-        starts = range(0, len(images), batch_size)
-        for start in tqdm(starts, desc="Captioning images", disable=not show_progress):
-            batch = [_open_image(im, start + i) for i, im in enumerate(images[start : start + batch_size])]
-            inputs = processor(text=[text] * len(batch), images=batch, return_tensors="pt", padding=True)
-            inputs = inputs.to(model.device)
-            with torch.inference_mode():
-                out = model.generate(**inputs, max_new_tokens=max_new_tokens, **generate_kwargs)
-            new = out[:, inputs["input_ids"].shape[1] :]
-            captions += [c.strip() for c in tokenizer.batch_decode(new, skip_special_tokens=True)]
-    finally:
-        if old_side is not None:
-            tokenizer.padding_side = old_side
+    starts = range(0, len(images), batch_size)
+    for start in tqdm(starts, desc="Captioning images", disable=not show_progress):
+        batch = [open_image(im, f"images[{start + i}]") for i, im in enumerate(images[start : start + batch_size])]
+        # the same encoding (and pixels) as the model's TRL training rows, left-padded
+        inputs = encode_prompts(processor, [messages] * len(batch), [[im] for im in batch])
+        inputs = {k: v.to(model.device) for k, v in inputs.items()}
+        with torch.inference_mode():
+            out = model.generate(**inputs, max_new_tokens=max_new_tokens, **generate_kwargs)
+        new = out[:, inputs["input_ids"].shape[1] :]
+        captions += [c.strip() for c in tokenizer.batch_decode(new, skip_special_tokens=True)]
     return captions

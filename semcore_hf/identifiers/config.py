@@ -14,8 +14,27 @@ class SIDConfig:
     words ("one" ... "twenty", "hundred", "first", "second", "third", "last", "next", ...) and minus words that
     discriminate between captions (spatial words such as "behind", "front", "top", "under", "inside"; quantities such
     as "few", "many", "empty", "full"; content words such as "fire" that the list deletes). With the plain English list
-    "three o'clock" and "four o'clock" would get the same SID. `"english"` is scikit-learn's list, `None` keeps all
-    words, and a list of strings is used as is.
+    "three o'clock" and "four o'clock" would get the same SID. Negation and polarity words are kept as well ("no",
+    "not", "nor", "never", "none", "nothing", "without", "except", "on", "off", "done", "only", "more", "less", ...;
+    `semcore_hf.identifiers.text.POLARITY_WORDS`), so "no parking" and "parking" or "cup without handle" and "cup
+    handle" get different SIDs; they never name a cluster (global ID), only lexical IDs. `"english"` is
+    scikit-learn's list, `None` keeps all words, and a list of strings is used as is (normalised like the texts). A
+    text made only of stop words keeps its own words.
+
+    Words: texts are Unicode-normalised first (NFKC; typographic apostrophes, quotes and dashes become ASCII, so
+    "woman’s" and "woman's" are the same word; Latin letters lose their diacritics, other scripts keep their marks).
+    A word is a run of letters, digits and combining marks of any script, with inner `'` or `-`; every Han ideograph
+    and hiragana is a word of its own and a katakana run is one word. A text without any word (only emoji, symbols
+    or punctuation) is refused before embedding, naming its target id.
+
+    Multilingual targets: set `embedding_model` to a multilingual sentence-transformer (e.g.
+    `"sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2"` or `"intfloat/multilingual-e5-small"`; the
+    English default embeds other scripts poorly, which spoils both the clusters and the KeyBERT keyphrases), and
+    `stop_words` to the stop words of the language(s) (a list; `"semcore"` is English only, so for other languages
+    the global IDs fill up with function words such as "的" or "على"). For Chinese and Japanese, whose words here are
+    single characters, `keyphrase_ngram_range=(1, 3)` lets a keyphrase hold a whole word. Thai, Lao, Khmer and
+    Myanmar are written without spaces: segment them into space-separated words first. The model that generates the
+    SIDs needs a tokenizer that covers the script (byte-level BPE or SentencePiece with byte fallback).
 
     Args:
         embedding_model (`str`, defaults to `"sentence-transformers/all-MiniLM-L6-v2"`):
@@ -58,8 +77,8 @@ class SIDConfig:
     stop_words: str | list[str] | None = field(
         default="semcore",
         metadata={
-            "help": "'semcore' (sklearn English minus number, spatial and other discriminative words), 'english', "
-            "None, or an explicit list of words."
+            "help": "'semcore' (sklearn English minus number, negation/polarity, spatial and other discriminative "
+            "words), 'english', 'none', or an explicit list of words (use the language's list for other languages)."
         },
     )
     dedup_extra_words: int = field(

@@ -11,6 +11,8 @@ from itertools import combinations
 import numpy as np
 import scipy.sparse as sp
 
+from semcore_hf.identifiers.text import POLARITY_WORDS, SEMCORE_STOP_WORDS
+
 
 def cluster_term_counts(doc_term: sp.spmatrix, labels: np.ndarray, num_clusters: int) -> sp.csr_matrix:
     """Sum a (n_docs, V) count matrix into a (K, V) per-cluster count matrix with one sparse product."""
@@ -33,16 +35,31 @@ def ctfidf(cluster_counts: sp.spmatrix) -> sp.csr_matrix:
     return (counts @ sp.diags(idf)).tocsr()
 
 
-def top_words(weights: sp.csr_matrix, vocabulary: np.ndarray, top_k: int) -> list[list[str]]:
-    """Top `top_k` words of each cluster, best first; ties broken alphabetically (deterministic)."""
+def top_words(
+    weights: sp.csr_matrix,
+    vocabulary: np.ndarray,
+    top_k: int,
+    skip: frozenset[str] = POLARITY_WORDS,
+    demote: frozenset[str] = SEMCORE_STOP_WORDS,
+) -> list[list[str]]:
+    """Top `top_k` words of each cluster, best first; ties broken alphabetically (deterministic).
+
+    Words in `skip` never name a cluster: a negation or polarity word ("no", "not", "on") says how, not what, and it
+    must stay available to the lexical IDs, which semantic de-duplication would otherwise strip of it. Words in
+    `demote` (stop words, counted only for texts made of nothing else) come after every other word of the cluster, so
+    that two texts "it is what it is" do not name a cluster of content texts "is it".
+    """
+    vocab = vocabulary.astype(object)
+    skipped = np.isin(vocab, list(skip)) if len(skip) and len(vocab) else np.zeros(len(vocab), dtype=bool)
+    demoted = np.isin(vocab, list(demote)) if len(demote) and len(vocab) else np.zeros(len(vocab), dtype=bool)
     out = []
     for c in range(weights.shape[0]):
         start, end = weights.indptr[c], weights.indptr[c + 1]
         idx, w = weights.indices[start:end], weights.data[start:end]
-        keep = w > 0
+        keep = (w > 0) & ~skipped[idx]
         idx, w = idx[keep], w[keep]
         names = vocabulary[idx]
-        order = np.lexsort((names, -w))[:top_k]
+        order = np.lexsort((names, -w, demoted[idx]))[:top_k]
         out.append([str(x) for x in names[order]])
     return out
 

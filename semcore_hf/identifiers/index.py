@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -12,7 +13,7 @@ from typing import Any
 import numpy as np
 from huggingface_hub import ModelHubMixin, hf_hub_download
 
-from semcore_hf._io import atomic_directory
+from semcore_hf._io import MANIFEST_FILE, atomic_artefact, read_artefact_files, resolve_artefact_dir
 from semcore_hf.identifiers.config import SIDConfig
 from semcore_hf.tokenization.sid_format import split_sid
 
@@ -22,7 +23,20 @@ CONFIG_FILE = "sid_index_config.json"
 INDEX_FILE = "sid_index.json"
 ARRAYS_FILE = "sid_index.safetensors"
 CARD_FILE = "README.md"
-FORMAT_VERSION = 1
+# 2: sid_index.json records `target_modality` and the sha256 of the other two files; version 1 is still read.
+FORMAT_VERSION = 2
+ARTEFACT_KIND = "sid_index"
+TARGET_MODALITIES = ("image", "text")
+
+
+def check_target_modality(target_modality: str | None) -> str | None:
+    """`target_modality` if it is `"image"`, `"text"` or `None`; else a `ValueError`."""
+    if target_modality is not None and target_modality not in TARGET_MODALITIES:
+        raise ValueError(
+            f"target_modality must be 'image' (T2I: the targets are images), 'text' (I2T: the targets are captions) "
+            f"or None (unknown), got {target_modality!r}."
+        )
+    return target_modality
 
 
 class SIDIndex(
@@ -41,10 +55,12 @@ class SIDIndex(
         centroids (`np.ndarray[float32]` of shape `(K, d)`): K-Means centroids in the embedder's space.
         global_ids (`list[str]`): the global ID of each cluster.
         cluster_words (`list[list[str]]`): top c-TF-IDF words of each cluster, best first.
+        target_modality (`str` or `None`): `"image"` (a T2I index: the targets are images), `"text"` (an I2T index:
+            the targets are captions) or `None` (unknown, e.g. an index saved before the attribute existed).
 
     Saved by `save_pretrained` as `sid_index_config.json`, `sid_index.json`, `sid_index.safetensors` and a
-    `README.md` card, written to a temporary folder and moved into place. No `config.json` is written (nor deleted),
-    so an index can share a folder with a model.
+    `README.md` card; the folder is replaced as a whole (docs/ARCHITECTURE.md, "Saved data layout"), and other
+    files in it are kept. No `config.json` is written, so an index can share a folder with a model.
     """
 
     def __init__(
@@ -57,8 +73,10 @@ class SIDIndex(
         centroids: np.ndarray,
         global_ids: list[str],
         cluster_words: list[list[str]],
+        target_modality: str | None = None,
     ):
         self.config = config
+        self.target_modality = check_target_modality(target_modality)
         self.sids = list(sids)
         self.target_ids = [str(t) for t in target_ids]
         self.target_sid = np.asarray(target_sid, dtype=np.int64)
@@ -66,17 +84,37 @@ class SIDIndex(
         self.centroids = np.asarray(centroids, dtype=np.float32)
         self.global_ids = list(global_ids)
         self.cluster_words = [list(w) for w in cluster_words]
-        n = len(self.target_ids)
+        self._check()
+        self._reindex()
+
+    def _check(self) -> None:
+        """Raise a `ValueError` naming the first way the tables disagree (every check is vectorised or O(n))."""
+        n, k = len(self.target_ids), len(self.global_ids)
         if self.target_sid.shape != (n,) or self.target_cluster.shape != (n,):
             raise ValueError(
                 f"target_sid {self.target_sid.shape} and target_cluster {self.target_cluster.shape} "
-                f"must have shape ({n},)."
+                f"must have shape ({n},) (one entry per target id)."
             )
-        if n and (self.target_sid.min() < 0 or self.target_sid.max() >= len(self.sids)):
-            raise ValueError("target_sid holds rows outside `sids`.")
-        if len(self.global_ids) != len(self.centroids) or len(self.cluster_words) != len(self.centroids):
-            raise ValueError("global_ids, cluster_words and centroids must have one entry per cluster.")
-        self._reindex()
+        if self.centroids.ndim != 2:
+            raise ValueError(f"centroids must be a (K, d) matrix, got shape {self.centroids.shape}.")
+        if len(self.centroids) != k or len(self.cluster_words) != k:
+            raise ValueError(
+                f"global_ids ({k}), cluster_words ({len(self.cluster_words)}) and centroids "
+                f"({len(self.centroids)}) must have one entry per cluster."
+            )
+        for name, values in (("target ids", self.target_ids), ("SIDs", self.sids)):
+            if len(set(values)) != len(values):
+                dup = [v for v, c in Counter(values).items() if c > 1]
+                raise ValueError(f"Duplicate {name}: {dup[:5]!r} ({len(dup)} in all); each must appear once.")
+        for name, arr, size, table in (
+            ("target_sid", self.target_sid, len(self.sids), "sids"),
+            ("target_cluster", self.target_cluster, k, "clusters"),
+        ):
+            if n and (arr.min() < 0 or arr.max() >= size):
+                bad = int(np.flatnonzero((arr < 0) | (arr >= size))[0])
+                raise ValueError(
+                    f"{name} holds {int(arr[bad])} for target {self.target_ids[bad]!r}, outside the {size} {table}."
+                )
 
     def _reindex(self) -> None:
         self._target_pos = {t: i for i, t in enumerate(self.target_ids)}
@@ -212,9 +250,12 @@ class SIDIndex(
         return full
 
     # --------------------------------------------------------------------------------------------- I/O
-    def _tables(self) -> dict[str, Any]:
+    def _tables(self, file_hashes: dict[str, str]) -> dict[str, Any]:
         return {
             "format_version": FORMAT_VERSION,
+            "target_modality": self.target_modality,
+            # the parts this table belongs with: a part from another save is refused on load
+            "files": {name: {"sha256": digest} for name, digest in sorted(file_hashes.items())},
             "sids": self.sids,
             "target_ids": self.target_ids,
             "global_ids": self.global_ids,
@@ -237,6 +278,7 @@ class SIDIndex(
             num_collision_groups=rep["num_groups"],
             collision_fraction=rep["fraction_in_groups"],
             resolve_collisions=self.config.resolve_collisions,
+            direction={"image": "text-to-image", "text": "image-to-text"}.get(self.target_modality),
             global_ids=self.global_ids[:8],
             examples=[(t, self.sid_of(t)) for t in self.target_ids[:5]],
         )
@@ -245,8 +287,8 @@ class SIDIndex(
         from safetensors.numpy import save_file
 
         save_directory = Path(save_directory)
-        (save_directory / CONFIG_FILE).write_text(json.dumps(self.config.to_dict(), indent=2, sort_keys=True))
-        (save_directory / INDEX_FILE).write_text(json.dumps(self._tables(), ensure_ascii=False))
+        config_bytes = json.dumps(self.config.to_dict(), indent=2, sort_keys=True).encode("utf-8")
+        (save_directory / CONFIG_FILE).write_bytes(config_bytes)
         save_file(
             {
                 "centroids": np.ascontiguousarray(self.centroids),
@@ -256,7 +298,14 @@ class SIDIndex(
             str(save_directory / ARRAYS_FILE),
             metadata={"format": "np", "library": "semcore_hf"},
         )
-        (save_directory / CARD_FILE).write_text(self._card())
+        hashes = {
+            CONFIG_FILE: _sha256(config_bytes),
+            ARRAYS_FILE: _sha256((save_directory / ARRAYS_FILE).read_bytes()),
+        }
+        (save_directory / INDEX_FILE).write_text(
+            json.dumps(self._tables(hashes), ensure_ascii=False), encoding="utf-8"
+        )
+        (save_directory / CARD_FILE).write_text(self._card(), encoding="utf-8")
 
     def save_pretrained(
         self,
@@ -268,10 +317,11 @@ class SIDIndex(
         model_card_kwargs: dict[str, Any] | None = None,
         **push_to_hub_kwargs,
     ) -> str | None:
-        """Save the index to `save_directory` atomically (temporary folder, then moved into place).
+        """Save the index to `save_directory`; a reader sees the complete old or the complete new index, never a mix.
 
-        Writes `sid_index_config.json`, `sid_index.json`, `sid_index.safetensors` and `README.md`; other files in the
-        folder (a model's `config.json`, say) are left untouched.
+        Writes `sid_index_config.json`, `sid_index.json`, `sid_index.safetensors`, `README.md` and the folder's
+        manifest; other files in the folder (a model's `config.json`, say) are kept. A file of another origin that the
+        index would overwrite (a model's `README.md`, say) raises `semcore_hf._io.ArtefactConflictError` instead.
 
         Args:
             save_directory (`str` or `os.PathLike`): destination folder (created if missing).
@@ -283,11 +333,24 @@ class SIDIndex(
         Returns:
             The commit URL when pushing, else `None`.
         """
-        with atomic_directory(save_directory) as tmp:
+        with atomic_artefact(
+            save_directory, ARTEFACT_KIND, format_version=FORMAT_VERSION, legacy_files=_legacy_files
+        ) as tmp:
             self._save_pretrained(tmp)
         if push_to_hub:
             return self.push_to_hub(repo_id or Path(save_directory).name, **push_to_hub_kwargs)
         return None
+
+    def push_to_hub(self, repo_id: str, *, ignore_patterns: list[str] | str | None = None, **kwargs) -> str:
+        """`huggingface_hub.ModelHubMixin.push_to_hub`, without the local folder manifest (the Hub keeps history).
+
+        Args:
+            repo_id (`str`): the Hub model repo.
+            ignore_patterns (`list[str]` or `str`, *optional*): files not to push, besides the manifest.
+            **kwargs: passed to `ModelHubMixin.push_to_hub` (`commit_message`, `private`, `token`, `branch`, ...).
+        """
+        patterns = [ignore_patterns] if isinstance(ignore_patterns, str) else list(ignore_patterns or [])
+        return super().push_to_hub(repo_id, ignore_patterns=[*patterns, MANIFEST_FILE], **kwargs)
 
     @classmethod
     def from_pretrained(
@@ -329,36 +392,117 @@ class SIDIndex(
         token: str | bool | None = None,
         **kwargs,
     ) -> SIDIndex:
-        from safetensors.numpy import load_file
+        from safetensors.numpy import load as load_arrays
 
-        def fetch(name: str) -> str:
-            if os.path.isdir(model_id):
-                path = os.path.join(model_id, name)
-                if not os.path.isfile(path):
+        local = resolve_artefact_dir(model_id)
+        where = str(local) if local.is_dir() else model_id
+        names = (INDEX_FILE, CONFIG_FILE, ARRAYS_FILE)
+        if local.is_dir():
+            for name in names:
+                if not (local / name).is_file():
                     raise FileNotFoundError(f"{name} not found in {model_id}: is it a folder saved by SIDIndex?")
-                return path
-            return hf_hub_download(
-                repo_id=model_id,
-                filename=name,
-                revision=revision,
-                cache_dir=cache_dir,
-                force_download=force_download,
-                token=token,
-                local_files_only=local_files_only,
-            )
+            # the three parts from one version of the folder, even if a writer replaces it meanwhile
+            raw = read_artefact_files(local, names)
+        else:
+            raw = {
+                name: Path(
+                    hf_hub_download(
+                        repo_id=model_id,
+                        filename=name,
+                        revision=revision,
+                        cache_dir=cache_dir,
+                        force_download=force_download,
+                        token=token,
+                        local_files_only=local_files_only,
+                    )
+                ).read_bytes()
+                for name in names
+            }
 
-        config = SIDConfig.from_dict(json.loads(Path(fetch(CONFIG_FILE)).read_text()))
-        tables = json.loads(Path(fetch(INDEX_FILE)).read_text())
-        if tables.get("format_version", 1) > FORMAT_VERSION:
-            raise ValueError(f"{INDEX_FILE} has format {tables['format_version']}; upgrade semcore_hf to read it.")
-        arrays = load_file(fetch(ARRAYS_FILE))
-        return cls(
-            config=config,
-            sids=tables["sids"],
-            target_ids=tables["target_ids"],
-            target_sid=arrays["target_sid"],
-            target_cluster=arrays["target_cluster"],
-            centroids=arrays["centroids"],
-            global_ids=tables["global_ids"],
-            cluster_words=tables["cluster_words"],
-        )
+        def corrupt(name: str, e: Exception) -> ValueError:
+            return ValueError(f"{name} in {where} is truncated or corrupt: {type(e).__name__}: {e}")
+
+        def parse_json(name: str, content: bytes) -> dict:
+            try:
+                data = json.loads(content.decode("utf-8"))
+            except ValueError as e:  # JSONDecodeError and UnicodeDecodeError
+                raise corrupt(name, e) from None
+            if not isinstance(data, dict):
+                raise corrupt(name, TypeError(f"expected a JSON object, got {type(data).__name__}"))
+            return data
+
+        # the table first: it names the other two parts by hash
+        tables = parse_json(INDEX_FILE, raw.pop(INDEX_FILE))
+        version = tables.get("format_version", 1)
+        if not isinstance(version, int) or version > FORMAT_VERSION:
+            raise ValueError(f"{INDEX_FILE} in {where} has format {version!r}; upgrade semcore_hf to read it.")
+        # each part on its own first (a truncated file is named as such), then whether they belong together
+        try:
+            config = SIDConfig.from_dict(parse_json(CONFIG_FILE, raw[CONFIG_FILE]))
+        except (TypeError, ValueError) as e:
+            if str(e).startswith(CONFIG_FILE):
+                raise
+            raise ValueError(f"{CONFIG_FILE} in {where} is not a valid SIDConfig: {e}") from None
+        try:
+            arrays = load_arrays(raw[ARRAYS_FILE])
+        except Exception as e:  # safetensors raises its own error types on a bad header or short data
+            raise corrupt(ARRAYS_FILE, e) from None
+        if version >= 2:
+            recorded = tables.get("files")
+            if not isinstance(recorded, dict):
+                raise corrupt(INDEX_FILE, KeyError("'files' (the sha256 of the other parts) is missing"))
+            for name, data in raw.items():
+                entry = recorded.get(name)
+                expected = entry.get("sha256") if isinstance(entry, dict) else None
+                actual = _sha256(data)
+                if actual != expected:
+                    raise ValueError(
+                        f"{name} in {where} does not belong with {INDEX_FILE}: its sha256 is {actual[:16]}..., "
+                        f"{INDEX_FILE} records {str(expected)[:16]}.... The files come from different saves (or "
+                        "different Hub revisions), or one was altered; save or download the index again as a whole."
+                    )
+        for key, kinds, ndim in (("target_sid", "iu", 1), ("target_cluster", "iu", 1), ("centroids", "f", 2)):
+            arr = arrays.get(key)
+            if arr is None or arr.dtype.kind not in kinds or arr.ndim != ndim:
+                got = "missing" if arr is None else f"{arr.dtype} of shape {arr.shape}"
+                want = f"a {ndim}-d {'integer' if kinds == 'iu' else 'float'} array"
+                raise corrupt(ARRAYS_FILE, ValueError(f"{key!r} should be {want}, got {got}"))
+        missing = [
+            k for k in ("sids", "target_ids", "global_ids", "cluster_words") if not isinstance(tables.get(k), list)
+        ]
+        if missing:
+            raise corrupt(INDEX_FILE, KeyError(f"tables {missing} are missing"))
+        n_ids, n_rows = len(tables["target_ids"]), len(arrays["target_sid"])
+        if n_ids != n_rows:
+            raise ValueError(
+                f"{INDEX_FILE} and {ARRAYS_FILE} in {where} disagree: {n_ids} target ids but {n_rows} target rows."
+            )
+        try:
+            return cls(
+                config=config,
+                sids=tables["sids"],
+                target_ids=tables["target_ids"],
+                target_sid=arrays["target_sid"],
+                target_cluster=arrays["target_cluster"],
+                centroids=arrays["centroids"],
+                global_ids=tables["global_ids"],
+                cluster_words=tables["cluster_words"],
+                target_modality=tables.get("target_modality"),
+            )
+        except ValueError as e:
+            raise ValueError(f"The SID index in {where} is inconsistent ({INDEX_FILE}, {ARRAYS_FILE}): {e}") from None
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _legacy_files(directory: Path) -> list[str]:
+    """The files of an index saved before manifests existed (format 1), found in `directory`."""
+    if not (directory / INDEX_FILE).is_file():
+        return []
+    names = [n for n in (CONFIG_FILE, INDEX_FILE, ARRAYS_FILE) if (directory / n).is_file()]
+    card = directory / CARD_FILE
+    if card.is_file() and "sid-index" in card.read_text(encoding="utf-8", errors="replace")[:1000]:
+        names.append(CARD_FILE)  # the index card, not a model's README
+    return names

@@ -5,19 +5,25 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
-from transformers import LogitsProcessorList
 
-from semcore_hf.data.prompts import i2t_prompt, t2i_prompt, to_text_only
-from semcore_hf.decoding import SIDConstrainedLogitsProcessor, SIDTrie
+from semcore_hf.data.prompts import PROMPT_FORMAT, i2t_prompt, t2i_prompt
+from semcore_hf.decoding import SIDTrie
+from semcore_hf.decoding.search import sid_beam_search
 from semcore_hf.identifiers import SIDIndex
+from semcore_hf.modeling import encode_prompts, get_tokenizer, is_vlm, open_image
 from semcore_hf.tokenization import SIDTokenizerExtension
 
 logger = logging.getLogger(__name__)
 
 _EXTENSION_FILE = "sid_tokenizer_extension.json"
+_DIRECTIONS = ("t2i", "i2t")
+# Targets of a T2I index are images, of an I2T index captions (SIDIndex.target_modality).
+_QUERY_MODALITY = {"t2i": "text", "i2t": "image"}
+_TARGET_MODALITY = {"t2i": "image", "i2t": "text"}
 
 
 def _is_image(obj: Any) -> bool:
@@ -28,13 +34,43 @@ def _is_image(obj: Any) -> bool:
     return isinstance(obj, Image.Image)
 
 
+def _positive_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"`{name}` must be a positive int, got {value!r}.")
+    return value
+
+
+@dataclass
+class SIDHits:
+    """The SIDs the constrained search found for one query, best first.
+
+    Attributes:
+        rows (`list[int]`): SID rows (positions in `SIDIndex.sids`).
+        scores (`list[float]`): total log-probability of each SID (see `semcore_hf.decoding.search`).
+        exact (`bool`): the list is provably the exhaustive top list for this score.
+        num_beams (`int`): the beam count that produced it (after widening).
+    """
+
+    rows: list[int]
+    scores: list[float]
+    exact: bool
+    num_beams: int
+
+
 class SemCORERetriever:
     """Generative cross-modal retrieval with a SID-trained (M)LLM.
 
-    For every query the model generates SIDs under a trie of all valid SIDs (beam search, one vectorised mask per
-    step), each SID expands to its targets (a collision group shares one SID and one generation score), and
-    optionally Generative Semantic Verification (GSV) re-scores the candidates with the model's own yes/no
-    likelihood: `score = alpha * z(generation) + (1 - alpha) * z(gsv)` per query (see `GSVScorer.rerank`).
+    For every query the model generates SIDs under a trie of all valid SIDs and ranks them by their **total
+    log-probability** `log P(sid | prompt)` (the model's probability of the identifier; see
+    `semcore_hf.decoding.search` for why not length-normalised). The search is exact for that score: it certifies
+    that no pruned prefix could beat the k-th SID and, where it cannot, searches again with twice the beams (up to
+    `max_num_beams`); every result says whether its list is certified (`"exact"`). Each SID expands to its targets (a
+    collision group shares one SID and one generation score), and optionally Generative Semantic Verification (GSV)
+    re-scores the candidates with the model's own yes/no likelihood (see `GSVScorer.rerank`).
+
+    Retrieval depends only on the model, the prompt and the trie: the checkpoint's generation config is never read,
+    prompts are encoded exactly as TRL encoded them in training (`semcore_hf.modeling.encode_prompts`), and images go
+    through `semcore_hf.modeling.open_image` (transparency on white, as in training).
 
     Text queries are text-to-image (or text-to-anything the index holds) and run on any causal LM or VLM; image
     queries (PIL images) are image-to-text and need a VLM with its processor.
@@ -51,8 +87,6 @@ class SemCORERetriever:
             candidate image for text-only T2I, the candidate caption for I2T).
         candidate_images (`Mapping[str, Any]`, *optional*): target id -> image (PIL or path) shown to GSV for T2I
             with a VLM.
-        length_penalty (`float`, *optional*, defaults to 1.0): beam-search length penalty; 1.0 ranks SIDs by mean
-            token log-probability, 0.0 by total log-probability (which favours short SIDs).
         gallery (`Sequence[str]`, *optional*): restrict retrieval to these target ids (e.g. the 1K test images of
             Flickr30K's Karpathy split while the index also holds the training images). The trie then holds only
             their SIDs, and collision groups expand only to gallery members.
@@ -62,7 +96,7 @@ class SemCORERetriever:
     ```python
     >>> retriever = SemCORERetriever.from_pretrained("outputs/t2i_model", index="outputs/sids/t2i_index")
     >>> retriever.retrieve(["a brown dog catches a frisbee"], k=5)[0][0]
-    {'target_id': '1234.jpg', 'sid': 'dog frisbee | brown dog, catches', 'score': -0.21, ...}
+    {'target_id': '1234.jpg', 'sid': 'dog frisbee | brown dog, catches', 'score': -0.21, 'exact': True, ...}
     ```
     """
 
@@ -76,13 +110,12 @@ class SemCORERetriever:
         gsv: Any = None,
         candidate_texts: Mapping[str, str] | None = None,
         candidate_images: Mapping[str, Any] | None = None,
-        length_penalty: float = 1.0,
         gallery: Sequence[str] | None = None,
     ) -> None:
         self.model = model.eval()
         self.processing_class = processing_class
-        self.tokenizer = getattr(processing_class, "tokenizer", processing_class)
-        self.is_vlm = getattr(processing_class, "image_processor", None) is not None
+        self.tokenizer = get_tokenizer(processing_class)
+        self.is_vlm = is_vlm(processing_class)
         self.index = index
         self.extension = extension or SIDTokenizerExtension()
         self.end_token_id = self.extension.token_ids(self.tokenizer)[2]
@@ -101,6 +134,8 @@ class SemCORERetriever:
             unknown = sorted(t for t in self.gallery if t not in positions)
             if unknown:
                 raise ValueError(f"{len(unknown)} gallery target(s) are not in the index, e.g. {unknown[:3]}.")
+            if not self.gallery:
+                raise ValueError("The gallery is empty: pass at least one target id (or gallery=None for all).")
             rows = sorted({int(index.target_sid[positions[t]]) for t in self.gallery})
         if trie is None:
             if rows is None:
@@ -121,9 +156,9 @@ class SemCORERetriever:
         self.gsv = gsv
         self.candidate_texts = dict(candidate_texts or {})
         self.candidate_images = dict(candidate_images or {})
-        self.length_penalty = float(length_penalty)
-        if self.tokenizer.pad_token_id is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self._pad_token_id = self.tokenizer.pad_token_id
+        if self._pad_token_id is None:
+            self._pad_token_id = self.tokenizer.eos_token_id if self.tokenizer.eos_token_id is not None else 0
 
     @property
     def num_targets(self) -> int:
@@ -161,7 +196,7 @@ class SemCORERetriever:
             dtype (`torch.dtype` or `str`, *optional*): e.g. `torch.bfloat16` on GPU.
             gsv (`bool`, *optional*, defaults to `False`): build a `GSVScorer` on the same model.
             gsv_batch_size (`int`, *optional*, defaults to 16): pairs per GSV forward pass.
-            **kwargs: passed to the constructor (`candidate_texts`, `candidate_images`, `length_penalty`, `trie`).
+            **kwargs: passed to the constructor (`candidate_texts`, `candidate_images`, `gallery`, `trie`).
         """
         extension = kwargs.pop("extension", None)
         if isinstance(model_or_path, (str, os.PathLike)):
@@ -169,6 +204,12 @@ class SemCORERetriever:
             model, processing_class = _load_model(path, model_kind, dtype)
             if extension is None and os.path.isfile(os.path.join(path, _EXTENSION_FILE)):
                 extension = SIDTokenizerExtension.from_pretrained(path)
+            if extension is not None and extension.prompt_format not in (None, PROMPT_FORMAT):
+                raise ValueError(
+                    f"{path} was trained with task prompts of format {extension.prompt_format}, but this version of "
+                    f"semcore_hf renders format {PROMPT_FORMAT}: the model would see token ids it was never trained "
+                    "on. Retrain it (or use the semcore_hf release it was trained with)."
+                )
         else:
             model = model_or_path
             if processing_class is None:
@@ -209,74 +250,89 @@ class SemCORERetriever:
             self.gallery.update(str(t) for t in target_ids)
         return sids
 
-    # ------------------------------------------------------------------ prompts
-    def _render(self, messages: list[dict]) -> str:
-        if self.is_vlm:
-            return self.processing_class.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-        return self.tokenizer.apply_chat_template(to_text_only(messages), add_generation_prompt=True, tokenize=False)
+    # ------------------------------------------------------------------ inputs
+    def _check_queries(self, queries: Any, direction: str | None) -> tuple[list[Any], str]:
+        if isinstance(queries, (str, bytes)) or _is_image(queries):
+            raise TypeError("`queries` must be a list of queries (wrap a single query in a list).")
+        queries = list(queries)
+        if not queries:
+            return queries, direction or "t2i"
+        inferred = _infer_direction(queries)
+        if direction is None:
+            direction = inferred
+        elif direction not in _DIRECTIONS:
+            raise ValueError(f"`direction` must be one of {_DIRECTIONS}, got {direction!r}.")
+        elif direction != inferred:
+            raise ValueError(
+                f"direction={direction!r} takes {_QUERY_MODALITY[direction]} queries, but the queries are "
+                f"{_QUERY_MODALITY[inferred]}s."
+            )
+        if direction == "t2i":
+            empty = [i for i, q in enumerate(queries) if not q.strip()]
+            if empty:
+                raise ValueError(f"Query text(s) at position(s) {empty[:10]} are empty; every query needs text.")
+        if direction == "i2t" and not self.is_vlm:
+            raise ValueError("Image queries (I2T) need a VLM and its processor; this retriever holds a text-only LM.")
+        modality = getattr(self.index, "target_modality", None)
+        if modality is not None and modality != _TARGET_MODALITY[direction]:
+            wanted = "t2i" if modality == "image" else "i2t"
+            raise ValueError(
+                f"The index holds {modality} targets, so it answers {_QUERY_MODALITY[wanted]} queries ({wanted}); "
+                f"these are {_QUERY_MODALITY[direction]} queries ({direction}). Load the {direction} index for them."
+            )
+        return queries, direction
 
     def _encode(self, queries: Sequence[Any], direction: str) -> dict[str, torch.Tensor]:
         if direction == "t2i":
-            texts = [self._render(t2i_prompt(q)) for q in queries]
-            if self.is_vlm:
-                return self.processing_class(text=texts, return_tensors="pt", padding=True, padding_side="left")
-            return self.tokenizer(
-                texts, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=False
-            )
-        texts = [self._render(i2t_prompt()) for _ in queries]
-        images = [[_as_rgb(q)] for q in queries]
-        return self.processing_class(text=texts, images=images, return_tensors="pt", padding=True, padding_side="left")
+            enc = encode_prompts(self.processing_class, [t2i_prompt(q) for q in queries])
+        else:
+            images = [[open_image(q, f"queries[{i}]")] for i, q in enumerate(queries)]
+            enc = encode_prompts(self.processing_class, [i2t_prompt() for _ in queries], images)
+        device = self._device
+        return {k: v.to(device) for k, v in enc.items() if isinstance(v, torch.Tensor)}
 
     # ------------------------------------------------------------------ retrieval
     @torch.no_grad()
     def generate_sids(
-        self, queries: Sequence[Any], num_beams: int, direction: str | None = None
-    ) -> list[list[tuple[int, float]]]:
-        """Constrained beam search: per query, the distinct SID rows found with their generation scores, best first.
+        self,
+        queries: Sequence[Any],
+        num_sids: int,
+        num_beams: int | None = None,
+        direction: str | None = None,
+        max_num_beams: int | None = None,
+    ) -> list[SIDHits]:
+        """The top-`num_sids` SIDs of each query by total log-probability, certified exact where possible.
+
+        Queries whose list the search cannot certify are searched again with twice the beams, up to
+        `max_num_beams`.
 
         Args:
             queries (`list[str]` or `list[PIL.Image.Image]`): one batch of queries.
-            num_beams (`int`): beams (= SIDs returned per query at most).
+            num_sids (`int`): SIDs wanted per query (capped at the trie's size).
+            num_beams (`int`, *optional*): beams of the first search (defaults to `num_sids`); any value >= 1.
             direction (`str`, *optional*): `"t2i"` (text queries) or `"i2t"` (images); inferred if omitted.
+            max_num_beams (`int`, *optional*): most beams a widened search may use (defaults to
+                `max(4 * num_beams, 32)`); `num_beams` disables widening.
         """
-        direction = direction or _infer_direction(queries)
-        if direction == "i2t" and not self.is_vlm:
-            raise ValueError("Image queries (I2T) need a VLM and its processor; this retriever holds a text-only LM.")
-        enc = self._encode(queries, direction).to(self._device)
-        prompt_length = int(enc["input_ids"].shape[1])
-        proc = SIDConstrainedLogitsProcessor(self.trie, prompt_length, stop_token_id=self.end_token_id, inplace=True)
-        out = self.model.generate(
-            **enc,
-            logits_processor=LogitsProcessorList([proc]),
-            num_beams=num_beams,
-            num_return_sequences=num_beams,
-            max_new_tokens=self.trie.max_depth,
-            eos_token_id=self.end_token_id,
-            pad_token_id=self.tokenizer.pad_token_id,
-            do_sample=False,
-            temperature=None,
-            top_p=None,
-            top_k=None,
-            length_penalty=self.length_penalty,
-            # Not True: hypotheses that died off the trie (-inf, GENRE #51) would count as finished beams and end the
-            # search before the valid SIDs are found.
-            early_stopping=False,
-            output_scores=True,
-            return_dict_in_generate=True,
-        )
-        gen = out.sequences[:, prompt_length:]
-        rows = self.trie.lookup_rows(gen).view(len(queries), num_beams).cpu()
-        scores = out.sequences_scores.float().view(len(queries), num_beams).cpu()
-        # Beam search keeps 2*num_beams candidates: where fewer SIDs are valid, -inf beams surface (GENRE #51).
-        valid = (rows >= 0) & torch.isfinite(scores) & (scores > -1e8)
-        results = []
-        for q in range(len(queries)):
-            seen: dict[int, float] = {}
-            for r, s, ok in zip(rows[q].tolist(), scores[q].tolist(), valid[q].tolist()):
-                if ok and r not in seen:
-                    seen[r] = s
-            results.append(sorted(seen.items(), key=lambda x: -x[1]))
-        return results
+        queries, direction = self._check_queries(queries, direction)
+        num_sids = min(_positive_int(num_sids, "num_sids"), self.trie.num_sids)
+        num_beams = _positive_int(num_beams if num_beams is not None else num_sids, "num_beams")
+        cap = max(4 * num_beams, 32) if max_num_beams is None else _positive_int(max_num_beams, "max_num_beams")
+        cap = max(cap, num_beams)
+        hits: list[SIDHits | None] = [None] * len(queries)
+        pending, width = list(range(len(queries))), num_beams
+        while pending:
+            enc = self._encode([queries[i] for i in pending], direction)
+            out = sid_beam_search(self.model, enc, self.trie, width, num_sids, pad_token_id=self._pad_token_id)
+            rows, scores, exact = out.sid_rows.cpu(), out.scores.cpu(), out.exact.cpu()
+            again = []
+            for j, q in enumerate(pending):
+                keep = rows[j] >= 0
+                hits[q] = SIDHits(rows[j][keep].tolist(), scores[j][keep].tolist(), bool(exact[j]), width)
+                if not exact[j] and width < cap:
+                    again.append(q)
+            pending, width = again, min(2 * width, cap)
+        return hits  # type: ignore[return-value]
 
     def retrieve(
         self,
@@ -286,6 +342,7 @@ class SemCORERetriever:
         batch_size: int = 8,
         direction: str | None = None,
         gsv_alpha: float | None = None,
+        max_num_beams: int | None = None,
         show_progress: bool = False,
     ) -> list[list[dict[str, Any]]]:
         """Return the top-`k` distinct targets of every query.
@@ -293,35 +350,40 @@ class SemCORERetriever:
         Args:
             queries (`list[str]` or `list[PIL.Image.Image]`): text queries (T2I) or images (I2T).
             k (`int`, *optional*, defaults to 10): targets per query; at most the number of targets in the index.
-            num_beams (`int`, *optional*): beams of the constrained search (defaults to `k`); each beam is one SID,
-                which may expand to several targets (a collision group).
-            batch_size (`int`, *optional*, defaults to 8): queries per `generate` call.
+            num_beams (`int`, *optional*): beams of the constrained search (defaults to `k`). Any value >= 1 works,
+                also below `k`: finished SIDs leave the beam, and an uncertified list is searched again with more
+                beams (see `max_num_beams`).
+            batch_size (`int`, *optional*, defaults to 8): queries per search.
             direction (`str`, *optional*): `"t2i"` or `"i2t"`; inferred from the query type if omitted.
-            gsv_alpha (`float`, *optional*): with a `GSVScorer`, the weight of the generation score in the final
-                score (0.5 is a good start; 1.0 keeps the generation order and only lets GSV order collision groups).
-                `None` disables GSV.
+            gsv_alpha (`float`, *optional*): with a `GSVScorer`, the weight in [0, 1] of the generation score in the
+                final score (1.0 keeps the generation order and only lets GSV order collision groups). `None`
+                disables GSV.
+            max_num_beams (`int`, *optional*): most beams a widened search may use (defaults to
+                `max(4 * num_beams, 32)`).
             show_progress (`bool`, *optional*, defaults to `False`): tqdm over batches.
 
         Returns:
             `list[list[dict]]`: per query, up to `k` dicts `{"target_id", "sid", "score", "generation_score",
-            "gsv_score"}`, best first. Fewer than `k` only when the beams found too few SIDs (raise `num_beams`).
+            "gsv_score", "exact"}`, best first (`exact`: the SID ranking is certified to equal exhaustive scoring).
+            Fewer than `k` only when the trie holds fewer SIDs than needed.
         """
-        if isinstance(queries, (str, bytes)) or _is_image(queries):
-            raise TypeError("`queries` must be a list of queries (wrap a single query in a list).")
-        queries = list(queries)
-        if not queries:
-            return []
+        queries, direction = self._check_queries(queries, direction)
+        k = _positive_int(k, "k")
         n_targets = self.num_targets
-        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-            raise ValueError(f"k must be a positive int, got {k!r}.")
         if k > n_targets:
             raise ValueError(f"k={k} is larger than the number of targets in the index ({n_targets}); lower k.")
-        num_beams = num_beams or min(k, self.trie.num_sids)
-        direction = direction or _infer_direction(queries)
-        if gsv_alpha is not None and self.gsv is None:
-            raise ValueError(
-                "gsv_alpha was given but the retriever has no GSVScorer (from_pretrained(..., gsv=True))."
-            )
+        if num_beams is not None:
+            _positive_int(num_beams, "num_beams")
+        batch_size = _positive_int(batch_size, "batch_size")
+        if gsv_alpha is not None:
+            if self.gsv is None:
+                raise ValueError(
+                    "gsv_alpha was given but the retriever has no GSVScorer (from_pretrained(..., gsv=True))."
+                )
+            if isinstance(gsv_alpha, bool) or not isinstance(gsv_alpha, (int, float)) or not 0 <= gsv_alpha <= 1:
+                raise ValueError(f"`gsv_alpha` must be a number in [0, 1], got {gsv_alpha!r}.")
+        if not queries:
+            return []
         starts = range(0, len(queries), batch_size)
         if show_progress:
             from tqdm.auto import tqdm
@@ -330,22 +392,29 @@ class SemCORERetriever:
         results: list[list[dict[str, Any]]] = []
         for start in starts:
             batch = queries[start : start + batch_size]
-            sid_lists = self.generate_sids(batch, num_beams, direction)
-            cands = [self._expand(sids) for sids in sid_lists]
+            hits = self.generate_sids(batch, k, num_beams, direction, max_num_beams)
+            cands = [self._expand(h) for h in hits]
             if gsv_alpha is not None:
-                cands = self._verify(batch, cands, direction, gsv_alpha)
+                cands = self._verify(batch, cands, direction, float(gsv_alpha))
             results.extend(c[:k] for c in cands)
         return results
 
-    def _expand(self, sid_rows: list[tuple[int, float]]) -> list[dict[str, Any]]:
+    def _expand(self, hits: SIDHits) -> list[dict[str, Any]]:
         out = []
-        for row, score in sid_rows:
+        for row, score in zip(hits.rows, hits.scores):
             sid = self.index.sids[row]
             for target in self.index.targets_of_row(row):
                 if self.gallery is not None and target not in self.gallery:
                     continue
                 out.append(
-                    {"target_id": target, "sid": sid, "score": score, "generation_score": score, "gsv_score": None}
+                    {
+                        "target_id": target,
+                        "sid": sid,
+                        "score": score,
+                        "generation_score": score,
+                        "gsv_score": None,
+                        "exact": hits.exact,
+                    }
                 )
         return out
 
@@ -367,7 +436,7 @@ class SemCORERetriever:
         else:
             kwargs["queries"] = None
             kwargs["candidates"] = [self._lookup(self.candidate_texts, t, "candidate_texts") for t in ids]
-            kwargs["query_images"] = [_as_rgb(queries[q]) for q, _ in flat]
+            kwargs["query_images"] = [queries[q] for q, _ in flat]
         gsv = self.gsv.score(**kwargs).double()
         out, offset = [], 0
         for per in cands:
@@ -392,10 +461,6 @@ def _infer_direction(queries: Sequence[Any]) -> str:
     if kinds == {"t2i"} or kinds == {"i2t"}:
         return kinds.pop()
     raise TypeError(f"Queries must be all strings (T2I) or all PIL images (I2T); got {sorted(kinds)}.")
-
-
-def _as_rgb(image: Any) -> Any:
-    return image.convert("RGB") if getattr(image, "mode", "RGB") != "RGB" else image
 
 
 def _load_model(path: str, model_kind: str, dtype):

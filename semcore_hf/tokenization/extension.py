@@ -33,8 +33,42 @@ def _chat_template(tokenizer_or_processor: Any) -> str | None:
     return template
 
 
+FINGERPRINT_VERSION = "v2"
+
+
 def tokenizer_fingerprint(tokenizer_or_processor: Any) -> str:
-    """sha256 over the full vocabulary (token -> id, added tokens included) of a tokenizer or processor."""
+    """sha256 over everything that decides how a SID is tokenised: vocabulary, pipeline, added tokens, chat template.
+
+    A SID's token ids depend on more than the vocabulary: the normalizer, the pre-tokenizer, the model's merges, the
+    added tokens (and their `special` / `lstrip` / `normalized` flags), the post-processor (BOS) and the chat
+    template that renders the prompt in front of the SID. A fast tokenizer's backend JSON holds all of them but the
+    template; the padding and truncation settings it also stores do not change token ids and are left out (calling
+    the tokenizer with `padding=True` rewrites them). Slow tokenizers contribute their class and scalar init
+    arguments instead of a backend.
+
+    Returns:
+        `str`: ``"v2:"`` followed by 64 hexadecimal characters.
+    """
+    tok = _get_tokenizer(tokenizer_or_processor)
+    parts: dict[str, Any] = {"vocab": sorted(tok.get_vocab().items(), key=lambda kv: (kv[1], kv[0]))}
+    backend = getattr(tok, "backend_tokenizer", None)
+    if backend is not None:
+        spec = json.loads(backend.to_str())
+        spec.pop("padding", None)
+        spec.pop("truncation", None)
+        parts["backend"] = spec
+    else:
+        parts["class"] = type(tok).__name__
+        init = getattr(tok, "init_kwargs", {}) or {}
+        parts["init"] = {k: v for k, v in sorted(init.items()) if isinstance(v, (str, int, float, bool, type(None)))}
+    parts["special"] = {k: str(v) for k, v in sorted((tok.special_tokens_map or {}).items())}
+    parts["chat_template"] = _chat_template(tokenizer_or_processor)
+    payload = json.dumps(parts, ensure_ascii=False, sort_keys=True, default=str)
+    return f"{FINGERPRINT_VERSION}:" + hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def legacy_vocabulary_fingerprint(tokenizer_or_processor: Any) -> str:
+    """The format-1 fingerprint (vocabulary only) that tries saved by semcore_hf 0.1.0.dev0 recorded."""
     vocab = _get_tokenizer(tokenizer_or_processor).get_vocab()
     payload = json.dumps(sorted(vocab.items(), key=lambda kv: (kv[1], kv[0])), ensure_ascii=False)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
@@ -54,6 +88,9 @@ class SIDTokenizerExtension:
             Token between the global ID and the lexical ID.
         end (`str`, *optional*, defaults to `"</sid>"`):
             Token closing a SID; generation stops on it and the SID trie ends every sequence with it.
+        prompt_format (`int`, *optional*):
+            The version of the task prompts (`semcore_hf.data.prompts.PROMPT_FORMAT`) the model is trained with;
+            recorded next to the tokenizer so that inference can refuse to render prompts the model never saw.
 
     Example:
 
@@ -66,10 +103,13 @@ class SIDTokenizerExtension:
     ```
     """
 
-    def __init__(self, begin: str = SID_BEGIN, sep: str = SID_SEP, end: str = SID_END) -> None:
+    def __init__(
+        self, begin: str = SID_BEGIN, sep: str = SID_SEP, end: str = SID_END, prompt_format: int | None = None
+    ) -> None:
         if len({begin, sep, end}) != 3 or not all(isinstance(t, str) and t for t in (begin, sep, end)):
             raise ValueError(f"begin, sep and end must be three different non-empty strings, got {(begin, sep, end)}")
         self.begin, self.sep, self.end = begin, sep, end
+        self.prompt_format = None if prompt_format is None else int(prompt_format)
 
     @property
     def tokens(self) -> list[str]:
@@ -124,13 +164,13 @@ class SIDTokenizerExtension:
         return [vocab[t] for t in self.tokens]
 
     def fingerprint(self, tokenizer_or_processor: Any) -> str:
-        """sha256 over the vocabulary, added tokens included; a `SIDTrie` records it to refuse another tokenizer.
+        """`tokenizer_fingerprint`: a `SIDTrie` records it to refuse a tokenizer that tokenises SIDs differently.
 
         Args:
             tokenizer_or_processor (`PreTrainedTokenizerBase` or `ProcessorMixin`): The tokenizer to fingerprint.
 
         Returns:
-            `str`: 64 hexadecimal characters.
+            `str`: ``"v2:"`` and 64 hexadecimal characters.
         """
         return tokenizer_fingerprint(tokenizer_or_processor)
 
@@ -304,7 +344,10 @@ class SIDTokenizerExtension:
 
     # ------------------------------------------------------------------ persistence
     def to_dict(self) -> dict[str, Any]:
-        return {"begin": self.begin, "sep": self.sep, "end": self.end, "format_version": _FORMAT_VERSION}
+        out = {"begin": self.begin, "sep": self.sep, "end": self.end, "format_version": _FORMAT_VERSION}
+        if self.prompt_format is not None:
+            out["prompt_format"] = self.prompt_format
+        return out
 
     def save_pretrained(self, save_directory: str | os.PathLike) -> None:
         """Write `sid_tokenizer_extension.json` into `save_directory` (next to the tokenizer files).
@@ -327,4 +370,4 @@ class SIDTokenizerExtension:
                 f"No {CONFIG_NAME} in {pretrained_directory}; save it with `SIDTokenizerExtension.save_pretrained`."
             )
         cfg = json.loads(path.read_text(encoding="utf-8"))
-        return cls(begin=cfg["begin"], sep=cfg["sep"], end=cfg["end"])
+        return cls(begin=cfg["begin"], sep=cfg["sep"], end=cfg["end"], prompt_format=cfg.get("prompt_format"))

@@ -5,22 +5,53 @@ from __future__ import annotations
 import json
 import logging
 import os
+from pathlib import Path
 
-from semcore_hf._io import atomic_directory
+from semcore_hf._io import HF_CHECKPOINT_PATTERNS, atomic_artefact, files_matching, read_manifest, resolve_artefact_dir
+from semcore_hf.data.prompts import PROMPT_FORMAT
 from semcore_hf.tokenization import SIDTokenizerExtension
+from semcore_hf.tokenization.extension import CONFIG_NAME as EXTENSION_FILE
 
 logger = logging.getLogger(__name__)
 
 PREPARED_FROM_FILE = "sid_ready_source.json"
+ARTEFACT_KIND = "sid_ready_model"
+
+
+def is_prepared_model_dir(directory: str | os.PathLike) -> bool:
+    """Whether `directory` holds a SID-ready model that `prepare_model_for_sids` wrote.
+
+    True when its manifest lists a `sid_ready_model`, or, for folders written before manifests existed, when it holds
+    a `sid_ready_source.json` that no other artefact's manifest entry claims.
+    """
+    d = resolve_artefact_dir(directory)
+    if not d.is_dir():
+        return False
+    manifest = read_manifest(d)
+    entries = manifest["artefacts"] if manifest else {}
+    if ARTEFACT_KIND in entries:
+        return True
+    claimed = {f for e in entries.values() for f in e["files"]}
+    return (d / PREPARED_FROM_FILE).is_file() and PREPARED_FROM_FILE not in claimed
 
 
 def prepared_from(directory: str | os.PathLike) -> str | None:
-    """The base model a SID-ready directory was prepared from (`None` if it is not one)."""
-    path = os.path.join(directory, PREPARED_FROM_FILE)
-    if not os.path.isfile(path):
+    """The base model a SID-ready directory was prepared from (`None` if `prepare_model_for_sids` did not write it)."""
+    if not is_prepared_model_dir(directory):
         return None
-    with open(path, encoding="utf-8") as f:
-        return json.load(f).get("base_model")
+    try:
+        with open(resolve_artefact_dir(directory) / PREPARED_FROM_FILE, encoding="utf-8") as f:
+            base = json.load(f).get("base_model")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return base if isinstance(base, str) else None
+
+
+def _legacy_files(directory: Path) -> list[str]:
+    """The files of a SID-ready model written before manifests existed."""
+    if not is_prepared_model_dir(directory):
+        return []
+    return files_matching(directory, [*HF_CHECKPOINT_PATTERNS, EXTENSION_FILE, PREPARED_FROM_FILE])
 
 
 def detect_model_kind(model_name_or_path: str) -> str:
@@ -80,19 +111,22 @@ def prepare_model_for_sids(
     Args:
         model_name_or_path (`str`): the base model (local directory or Hub id).
         output_dir (`str` or `os.PathLike`): where the SID-ready model, its tokenizer/processor and the
-            `SIDTokenizerExtension` JSON are written (atomically).
+            `SIDTokenizerExtension` JSON are written. The folder is replaced as a whole (a reader sees the complete
+            old or new model); files that an earlier `prepare_model_for_sids` wrote there are replaced, any other
+            file is kept, and one the new model would overwrite (a base model's own `config.json`, say) raises
+            `semcore_hf._io.ArtefactConflictError`.
         extension (`SIDTokenizerExtension`, *optional*): the structure tokens; the default ones if omitted.
         model_kind (`str`, *optional*, defaults to `"auto"`): see `load_model_and_processor`.
 
     Returns:
         `list[int]`: the ids of the structure tokens in the new vocabulary.
     """
-    extension = extension or SIDTokenizerExtension()
+    extension = extension or SIDTokenizerExtension(prompt_format=PROMPT_FORMAT)
     model, processing_class, _ = load_model_and_processor(model_name_or_path, model_kind)
     extension.apply(processing_class, model=model)
     tokenizer = getattr(processing_class, "tokenizer", processing_class)
     ids = tokenizer.convert_tokens_to_ids(list(extension.tokens))
-    with atomic_directory(output_dir) as tmp:
+    with atomic_artefact(output_dir, ARTEFACT_KIND, legacy_files=_legacy_files) as tmp:
         model.save_pretrained(tmp)
         processing_class.save_pretrained(tmp)
         extension.save_pretrained(tmp)

@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 from dataclasses import replace
 
+from semcore_hf.data.prompts import PROMPT_FORMAT
 from semcore_hf.tokenization import SIDTokenizerExtension
 from semcore_hf.training.config import SIDTrainingArguments
-from semcore_hf.training.prepare import detect_model_kind, prepare_model_for_sids, prepared_from
+from semcore_hf.training.prepare import (
+    detect_model_kind,
+    is_prepared_model_dir,
+    prepare_model_for_sids,
+    prepared_from,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +56,7 @@ def train(sid_args: SIDTrainingArguments, script_args, training_args, model_args
     if kind == "auto":
         kind = detect_model_kind(model_args.model_name_or_path)
     prepared = sid_args.prepared_model_dir or os.path.join(training_args.output_dir, "sid_ready_base")
-    extension = SIDTokenizerExtension()
+    extension = SIDTokenizerExtension(prompt_format=PROMPT_FORMAT)
     if prepared_from(prepared) == str(model_args.model_name_or_path):
         logger.info("Re-using the SID-ready base model in %s", prepared)
         from transformers import AutoTokenizer
@@ -59,9 +64,15 @@ def train(sid_args: SIDTrainingArguments, script_args, training_args, model_args
         tok = AutoTokenizer.from_pretrained(prepared)
         new_ids = tok.convert_tokens_to_ids(list(extension.tokens))
     else:
-        if os.path.exists(prepared):
+        # Never delete the folder: prepare_model_for_sids replaces only the files an earlier preparation wrote.
+        if is_prepared_model_dir(prepared):
             logger.info("%s was prepared from another base model; preparing it again.", prepared)
-            shutil.rmtree(prepared)
+        elif os.path.lexists(prepared) and not (os.path.isdir(prepared) and not os.listdir(prepared)):
+            raise ValueError(
+                f"--prepared_model_dir {prepared} already exists and was not written by prepare_model_for_sids (it "
+                "has no SID-ready manifest), so semcore-hf will neither use nor replace it. Choose another "
+                "--prepared_model_dir or remove it yourself."
+            )
         new_ids = prepare_model_for_sids(model_args.model_name_or_path, prepared, extension, kind)
 
     train_dataset, eval_dataset = _load_training_data(script_args, dataset_args)

@@ -13,7 +13,8 @@ Prompts (from `semcore_hf.data.prompts`, shared with the verification training p
 - I2T (VLM only): `VERIFY_I2T_INSTRUCTION` with the query image and the candidate caption.
 
 Pairs are scored in batches, one forward pass per batch with left padding, so the last position of every row is
-the first answer position.
+the first answer position. Prompts are encoded by `semcore_hf.modeling.encode_prompts` and images opened by
+`semcore_hf.modeling.open_image`, exactly as the `verify_*` training rows were by TRL.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import inspect
 import logging
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -33,9 +33,9 @@ from semcore_hf.data.prompts import (
     VERIFY_T2I_INSTRUCTION,
     VERIFY_T2I_TEXT_INSTRUCTION,
     YES,
-    to_text_only,
     user_message,
 )
+from semcore_hf.modeling import encode_prompts, get_tokenizer, is_vlm, open_image, render_prompt
 
 __all__ = ["GSVScorer"]
 
@@ -89,8 +89,8 @@ class GSVScorer:
         self.model = model
         self.processor = processor_or_tokenizer
         # A processor wraps the tokenizer; a bare tokenizer is its own.
-        self.tokenizer = getattr(processor_or_tokenizer, "tokenizer", processor_or_tokenizer)
-        self.is_vlm = getattr(processor_or_tokenizer, "image_processor", None) is not None
+        self.tokenizer = get_tokenizer(processor_or_tokenizer)
+        self.is_vlm = is_vlm(processor_or_tokenizer)
         self.batch_size = batch_size
         self.show_progress = show_progress
         if not (getattr(self.processor, "chat_template", None) or getattr(self.tokenizer, "chat_template", None)):
@@ -205,7 +205,7 @@ class GSVScorer:
         if not texts:
             return torch.empty(0, dtype=torch.float32)
         # Longest first, so each batch holds prompts of similar length (less padding); scores go back in place.
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i][0]["content"][-1]["text"]))
         scores = torch.empty(len(texts), dtype=torch.float32)
         starts = range(0, len(order), self.batch_size)
         if self.show_progress:
@@ -319,10 +319,7 @@ class GSVScorer:
 
     def _render(self, text: str, with_image: bool) -> str:
         """The prompt text through the chat template, ending with the generation prompt."""
-        messages = user_message(text, with_image=with_image)
-        if self.is_vlm:
-            return self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-        return self.tokenizer.apply_chat_template(to_text_only(messages), add_generation_prompt=True, tokenize=False)
+        return render_prompt(self.processor, user_message(text, with_image=with_image))
 
     def _resolve_answer_ids(self, yes: str, no: str) -> tuple[int, int]:
         """First token of each answer as it is tokenised right after the generation prompt (not in isolation).
@@ -397,15 +394,15 @@ class GSVScorer:
                 raise ValueError("T2I verification needs `queries` (the query texts).")
             _check_strings(queries, "queries")
             if candidate_images is not None:
-                texts = [self._render(VERIFY_T2I_INSTRUCTION.format(query=q), True) for q in queries]
-                return texts, [_load_image(im, f"candidate_images[{i}]") for i, im in enumerate(candidate_images)]
+                texts = [user_message(VERIFY_T2I_INSTRUCTION.format(query=q), with_image=True) for q in queries]
+                return texts, [open_image(im, f"candidate_images[{i}]") for i, im in enumerate(candidate_images)]
             if candidates is None:
                 raise ValueError(
                     "T2I verification needs `candidate_images` (VLM) or `candidates` (the candidate captions)."
                 )
             _check_strings(candidates, "candidates")
             prompts = [VERIFY_T2I_TEXT_INSTRUCTION.format(candidate=c, query=q) for q, c in zip(queries, candidates)]
-            return [self._render(p, False) for p in prompts], None
+            return [user_message(p) for p in prompts], None
         # i2t
         if not self.is_vlm:
             raise ValueError(
@@ -419,20 +416,12 @@ class GSVScorer:
         if candidates is None:
             raise ValueError("I2T verification needs `candidates` (the candidate captions).")
         _check_strings(candidates, "candidates")
-        texts = [self._render(VERIFY_I2T_INSTRUCTION.format(candidate=c), True) for c in candidates]
-        return texts, [_load_image(im, f"query_images[{i}]") for i, im in enumerate(query_images)]
+        texts = [user_message(VERIFY_I2T_INSTRUCTION.format(candidate=c), with_image=True) for c in candidates]
+        return texts, [open_image(im, f"query_images[{i}]") for i, im in enumerate(query_images)]
 
-    def _score_batch(self, texts: list[str], images: list | None) -> torch.Tensor:
+    def _score_batch(self, prompts: list[list[dict]], images: list | None) -> torch.Tensor:
         # Left padding puts every prompt's last token at position -1: one forward, one logits row per pair.
-        kwargs = dict(padding=True, padding_side="left", return_tensors="pt", add_special_tokens=False)
-        if self.is_vlm:
-            if images:
-                # One list of images per sample: the general form (Idefics3 requires it; LLaVA, Qwen2-VL accept it).
-                enc = self.processor(text=texts, images=[[im] for im in images], **kwargs)
-            else:
-                enc = self.processor(text=texts, **kwargs)
-        else:
-            enc = self.tokenizer(texts, **kwargs)
+        enc = encode_prompts(self.processor, prompts, [[im] for im in images] if images else None)
         device, dtype = self.model.device, self.model.dtype
         inputs = {
             k: (v.to(device, dtype) if v.is_floating_point() else v.to(device))
@@ -470,20 +459,6 @@ def _check_strings(values: Sequence[Any], name: str) -> None:
     for i, v in enumerate(values):
         if not isinstance(v, str):
             raise TypeError(f"`{name}[{i}]` must be a string, got {type(v).__name__}.")
-
-
-def _load_image(image: Any, name: str) -> Any:
-    if isinstance(image, (str, os.PathLike)):
-        from PIL import Image
-
-        try:
-            with Image.open(Path(image)) as im:
-                return im.convert("RGB")
-        except (OSError, ValueError) as err:
-            raise ValueError(f"`{name}`: cannot read image {str(image)!r}: {err}") from err
-    if image is None:
-        raise ValueError(f"`{name}` is None; every pair needs an image.")
-    return image
 
 
 def combine_scores(

@@ -86,11 +86,12 @@ def test_text_only_t2i_subset(karpathy_corpus, tiny_st_dir, tmp_path, capsys):
     assert cfg["resolve_collisions"] is False and cfg["global_words"] == 2  # SIDConfig defaults where not set
 
 
-def test_missing_source_is_a_clear_error(tmp_path, tiny_st_dir):
+def test_missing_source_is_a_clear_error(tmp_path, tiny_st_dir, capsys):
     missing = tmp_path / "nope" / "dataset_flickr30k.json"
     out = tmp_path / "out"
-    with pytest.raises(FileNotFoundError, match="dataset_flickr30k.json"):
+    with pytest.raises(SystemExit) as e:  # a usage error, found while parsing
         main(["build-sids", "--source", str(missing), "--output-dir", str(out), "--embedding-model", tiny_st_dir])
+    assert e.value.code == 2 and f"--source: no such file or folder: {missing}" in capsys.readouterr().err
     assert not out.exists()
 
 
@@ -98,15 +99,15 @@ def test_missing_generated_captions_is_a_clear_error(karpathy_corpus, tmp_path, 
     src, _ = karpathy_corpus
     out = tmp_path / "out"
     argv = ["build-sids", "--source", str(src), "--output-dir", str(out), "--embedding-model", tiny_st_dir]
-    with pytest.raises(ValueError, match="generated caption"):
-        main([*argv, "--num-clusters", "2"])
+    with pytest.raises(ValueError, match="generated caption"):  # --debug: the error propagates
+        main([*argv, "--num-clusters", "2", "--debug"])
     assert not out.exists()
 
 
 def test_invalid_sid_config_value_is_rejected(karpathy_corpus, tmp_path, tiny_st_dir):
     src, gen = karpathy_corpus
     argv = ["build-sids", "--source", str(src), "--output-dir", str(tmp_path / "o"), "--embedding-model", tiny_st_dir]
-    with pytest.raises(ValueError, match="num_clusters"):
-        main([*argv, "--generated-captions", str(gen), "--num-clusters", "0"])
+    with pytest.raises(ValueError, match="--num-clusters must be a positive integer"):
+        main([*argv, "--generated-captions", str(gen), "--num-clusters", "0", "--debug"])
     with pytest.raises(SystemExit):
         main([*argv, "--direction", "sideways"])

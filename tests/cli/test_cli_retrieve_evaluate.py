@@ -62,12 +62,12 @@ def test_retrieve_bad_inputs(sid_lm_dir, built_both, tmp_path):
     base = ["retrieve", "--model", sid_lm_dir, "--index", str(built_both / "t2i_index"), "--device", "cpu"]
     with pytest.raises(SystemExit):  # --query and --image are mutually exclusive
         main([*base, "--query", "q", "--image", "x.jpg"])
-    with pytest.raises(ValueError, match="larger than the number of targets"):
-        main([*base, "--query", "q", "-k", "9"])
+    with pytest.raises(ValueError, match="larger than the number of targets"):  # --debug: the error propagates
+        main([*base, "--debug", "--query", "q", "-k", "9"])
     bad = tmp_path / "bad.jpg"
     bad.write_text("not an image")
-    with pytest.raises(ValueError, match="Cannot read image"):
-        main([*base, "--image", str(bad)])
+    with pytest.raises(ValueError, match="Cannot read"):
+        main([*base, "--debug", "--image", str(bad)])
 
 
 @pytest.fixture(scope="module")
@@ -139,3 +139,30 @@ def test_evaluate_default_k_on_a_small_gallery(sid_lm_dir, built_both, karpathy_
     assert main([*argv, "--device", "cpu", "--output-dir", str(tmp_path)]) == 0
     metrics = json.loads((tmp_path / "metrics.json").read_text())["metrics"]
     assert metrics["recall@10"] == metrics["recall@5"] == 1.0  # both images of the gallery are always retrieved
+
+
+@pytest.mark.parametrize("beams", [None, "1"])
+def test_retrieve_k1_text_and_image_queries(sid_lm_dir, sid_llava_dir, built_both, karpathy_corpus, capsys, beams):
+    src, _ = karpathy_corpus
+    extra = ["-k", "1", "--device", "cpu", "--json", "--max-num-beams", "64"] + (
+        ["--num-beams", beams] if beams else []
+    )
+    text = _json_out(capsys, ["retrieve", "--model", sid_lm_dir, "--index", str(built_both / "t2i_index"), *extra,
+                              "--query", "a dog on the grass", "--query", "boats"])  # fmt: skip
+    image = str(src.parent / "images" / "img0.jpg")
+    i2t = _json_out(capsys, ["retrieve", "--model", sid_llava_dir, "--index", str(built_both / "i2t_index"), *extra,
+                             "--image", image])  # fmt: skip
+    for g in text + i2t:
+        assert len(g["results"]) == 1 and g["results"][0]["exact"]
+
+
+@pytest.mark.parametrize("direction", ["t2i", "i2t"])
+def test_evaluate_k1_beam1(sid_lm_dir, sid_llava_dir, built_both, karpathy_corpus, tmp_path, direction):
+    src, _ = karpathy_corpus
+    model = sid_lm_dir if direction == "t2i" else sid_llava_dir
+    argv = ["evaluate", "--model", model, "--index", str(built_both / f"{direction}_index"), "--source", str(src)]
+    argv += ["--direction", direction, "-k", "1", "--num-beams", "1", "--max-num-beams", "64", "--device", "cpu"]
+    assert main([*argv, "--output-dir", str(tmp_path)]) == 0
+    m = json.loads((tmp_path / "metrics.json").read_text())
+    assert set(m["metrics"]) == {"recall@1", "mrr", "mrr@1", "num_queries"} and m["exact_fraction"] == 1.0
+    assert all(len(p["ranked"]) == 1 for p in _lines(tmp_path / "predictions.jsonl"))

@@ -254,7 +254,7 @@ def test_bad_builder_inputs(source, indexes, tmp_path):
 def test_unreadable_image_named_before_writing(tmp_path, indexes):
     path = make_karpathy(tmp_path / "src")
     (tmp_path / "src" / "images" / "img1.jpg").write_bytes(b"not a jpeg at all")
-    dd = load_image_caption_source(path, generated_captions=GENERATED)  # exists: loads (lazy check)
+    dd = load_image_caption_source(path, generated_captions=GENERATED, check_images="exists")  # lazy check
     # text tasks never open images
     build_sid_dataset(dd, t2i_index=indexes[0], tasks=["t2i"], cache_dir=tmp_path / "c")
     with pytest.raises(ValueError, match=r"Image 'img1' cannot be read from .*img1\.jpg"):

@@ -67,6 +67,35 @@ def test_carried_state_matches_reference_under_beam_reordering(seqs, seed):
         rows = new
 
 
+@settings(max_examples=40, deadline=None)
+@given(seqs=seq_sets, seed=st.integers(0, 2**16))
+def test_rows_that_extend_no_previous_row_get_their_own_allowed_set(seqs, seed):
+    """A reused processor / custom loop: some rows of a call have no parent among the previous call's rows.
+
+    Such a row must get the allowed set of its own prefix (often a valid SID prefix), never only the end token.
+    """
+    rng = random.Random(seed)
+    trie = SIDTrie.build(seqs, V)
+    proc = SIDConstrainedLogitsProcessor(trie, P)
+    rows = [[PAD] * P for _ in range(rng.randint(1, 6))]
+    for step in range(8):
+        ids = torch.tensor(rows, dtype=torch.long)
+        scores = torch.randn(len(rows), V)
+        out = proc(ids, scores.clone())
+        assert torch.equal(out, _reference(seqs, ids, scores)), step
+        new = []
+        for _ in range(rng.randint(1, 6)):
+            if rng.random() < 0.5:  # a foreign row: a valid SID prefix (or noise) no previous row leads to
+                src = rng.choice(seqs) + [END] * 10
+                prefix = src[: step + 1] if rng.random() < 0.8 else [rng.randrange(V) for _ in range(step + 1)]
+                new.append([PAD] * P + prefix)
+            else:
+                parent = rng.randrange(len(rows))
+                finite = torch.isfinite(out[parent]).nonzero().flatten().tolist()
+                new.append(rows[parent] + [rng.choice(finite)])
+        rows = new
+
+
 def test_processor_errors():
     trie = SIDTrie.build([[1, END], [2, END]], V)
     with pytest.raises(ValueError, match="prompt_length"):

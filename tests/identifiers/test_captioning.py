@@ -36,7 +36,7 @@ def test_unreadable_image_is_named(llava, tmp_path):
     model, proc = llava
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(b"not an image")
-    with pytest.raises(ValueError, match=r"Cannot read image 1 \('.*broken.jpg'\)"):
+    with pytest.raises(ValueError, match=r"Cannot read images\[1\] \('.*broken.jpg'\)"):
         caption_images([_images()[0], str(bad)], model, proc, batch_size=2, max_new_tokens=2, show_progress=False)
     with pytest.raises(ValueError, match="missing.png"):
         caption_images([str(tmp_path / "missing.png")], model, proc, max_new_tokens=2, show_progress=False)

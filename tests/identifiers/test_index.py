@@ -15,9 +15,9 @@ FILES = {"README.md", "sid_index.json", "sid_index.safetensors", "sid_index_conf
 
 def test_save_load_round_trip(built_index, tmp_path, assert_same_index):
     built_index.save_pretrained(tmp_path / "idx")
-    assert set(os.listdir(tmp_path / "idx")) == FILES
+    assert set(os.listdir(tmp_path / "idx")) == FILES | {".semcore_manifest.json"}
     assert not [p for p in tmp_path.rglob("*") if p.suffix in {".pkl", ".pickle", ".bin", ".pt", ".npy"}]
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".idx.tmp")]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".idx.")]  # no staging folder or lock left
     loaded = SIDIndex.from_pretrained(tmp_path / "idx")
     assert_same_index(loaded, built_index)
     assert loaded.collision_report() == built_index.collision_report()

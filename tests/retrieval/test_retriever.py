@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from semcore_hf import SemCORERetriever
-from semcore_hf.data.prompts import t2i_prompt, to_text_only
+from semcore_hf.data.prompts import t2i_prompt
 
 QUERIES = ["a dog on the grass", "a cat on a chair", "a boat on the lake", "fruit on a table", "a man on a bike"]
 
@@ -40,21 +40,12 @@ def test_collision_group_is_expanded_with_one_score(lm_retriever, small_index):
         assert len({r["score"] for r in got}) == 1
 
 
-def _brute_force_scores(retriever, query, length_penalty=1.0):
-    """Teacher-forced mean log-prob of every SID's token sequence after the prompt (no beam search)."""
-    tok, model = retriever.tokenizer, retriever.model
-    prompt = tok.apply_chat_template(to_text_only(t2i_prompt(query)), add_generation_prompt=True, tokenize=False)
-    p_ids = tok(prompt, add_special_tokens=False).input_ids
-    seqs = retriever.extension.encode(retriever.index.sids, tok)
-    out = {}
-    for row, seq in enumerate(seqs):
-        ids = torch.tensor([p_ids + seq])
-        with torch.no_grad():
-            logp = torch.log_softmax(model(ids).logits[0, :-1].float(), -1)
-        tgt = ids[0, 1:]
-        lp = logp.gather(-1, tgt[:, None])[:, 0][len(p_ids) - 1 :].sum().item()
-        out[row] = lp / len(seq) ** length_penalty
-    return out
+def _brute_force_scores(retriever, query):
+    """Teacher-forced total log-prob of every SID's token sequence after the prompt (no beam search)."""
+    from semcore_hf._testing import exhaustive_sid_scores
+
+    seqs = retriever.extension.encode(retriever.index.sids, retriever.processing_class)
+    return dict(enumerate(exhaustive_sid_scores(retriever.model, retriever.processing_class, seqs, t2i_prompt(query))))
 
 
 def test_exhaustive_beams_match_brute_force_scores(lm_retriever, small_index):
@@ -62,12 +53,13 @@ def test_exhaustive_beams_match_brute_force_scores(lm_retriever, small_index):
     # exact sequence score, so the ranking must equal a brute-force teacher-forced ranking.
     n = small_index.num_sids
     for query in QUERIES[:3]:
-        found = lm_retriever.generate_sids([query], num_beams=n + 2)[0]
+        found = lm_retriever.generate_sids([query], num_sids=n, num_beams=n + 2)[0]
+        assert found.exact
         ref = _brute_force_scores(lm_retriever, query)
-        assert sorted(r for r, _ in found) == sorted(ref)
-        for row, score in found:
+        assert sorted(found.rows) == sorted(ref)
+        for row, score in zip(found.rows, found.scores):
             assert score == pytest.approx(ref[row], abs=1e-4)
-        assert [r for r, _ in found] == sorted(ref, key=lambda r: -ref[r])
+        assert found.rows == sorted(ref, key=lambda r: -ref[r])
 
 
 def test_batching_and_left_padding_do_not_change_results(lm_retriever):
@@ -165,3 +157,17 @@ def test_add_targets_grows_index_and_trie(sid_lm_dir, small_index, tiny_st):
     # every target, the new ones included, is reachable: with all SIDs as beams everything comes back
     res = retriever.retrieve(QUERIES[:1], k=len(index), num_beams=index.num_sids)[0]
     assert {"new0", "new1"} <= {r["target_id"] for r in res}
+
+
+def test_a_model_trained_with_other_task_prompts_is_refused(sid_lm_dir, small_index, tmp_path):
+    import shutil
+
+    from semcore_hf.data.prompts import PROMPT_FORMAT
+    from semcore_hf.tokenization import SIDTokenizerExtension
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(sid_lm_dir, model_dir)
+    assert SIDTokenizerExtension.from_pretrained(model_dir).prompt_format == PROMPT_FORMAT  # recorded when prepared
+    SIDTokenizerExtension(prompt_format=PROMPT_FORMAT - 1).save_pretrained(model_dir)
+    with pytest.raises(ValueError, match="format"):
+        SemCORERetriever.from_pretrained(str(model_dir), small_index, device="cpu")

@@ -163,3 +163,56 @@ def test_errors_and_decode_edge_cases(tmp_path):
     assert ext.decode(ids + [tok.pad_token_id] * 3, tok) == SIDS[0]  # trailing padding
     assert ext.batch_decode([ids, ids[:2]], tok) == [SIDS[0], None]
     assert sid_format.completion_to_sid(ext.completion(SIDS[1])) == SIDS[1]
+
+
+def _fresh_tok():
+    tok = _testing.build_tokenizer(None)
+    SIDTokenizerExtension().apply(tok)
+    return tok
+
+
+def test_fingerprint_follows_every_change_to_sid_tokenisation(tmp_path):
+    """Same vocabulary, other tokenisation: the fingerprint (and hence the trie check) must change."""
+    from tokenizers import normalizers, pre_tokenizers
+    from transformers import AutoTokenizer
+
+    ext = SIDTokenizerExtension()
+    base = _fresh_tok()
+    fp = ext.fingerprint(base)
+    # unchanged by a save/load round trip and by padding/truncation settings a call leaves behind
+    base.save_pretrained(tmp_path)
+    assert ext.fingerprint(AutoTokenizer.from_pretrained(tmp_path)) == fp
+    base(["a dog", "a much longer text about a dog"], padding=True, truncation=True, max_length=4)
+    assert ext.fingerprint(base) == fp
+
+    changed = {}
+    tok = _fresh_tok()
+    tok.backend_tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)
+    changed["pre-tokenizer"] = tok
+    tok = _fresh_tok()
+    tok.backend_tokenizer.normalizer = normalizers.Lowercase()
+    changed["normalizer"] = tok
+    tok = _fresh_tok()
+    tok.add_tokens(["dog park"])  # a plain added token: SIDs containing it tokenise differently
+    changed["added token"] = tok
+    tok = _fresh_tok()
+    tok.chat_template = "SYSTEM " + tok.chat_template
+    changed["chat template"] = tok
+    for what, tok in changed.items():
+        if what != "added token":
+            assert tok.get_vocab() == base.get_vocab(), what  # the vocabulary alone cannot tell them apart
+        assert ext.fingerprint(tok) != fp, what
+
+
+def test_trie_refuses_a_tokenizer_with_the_same_vocabulary_but_another_pre_tokenizer():
+    from tokenizers import pre_tokenizers
+
+    from semcore_hf.decoding import SIDTrie
+
+    tok = _fresh_tok()
+    trie = SIDTrie.from_sids(SIDS, tok)
+    other = _fresh_tok()
+    other.backend_tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)
+    trie.check_tokenizer(_fresh_tok())  # an identical rebuild passes
+    with pytest.raises(ValueError, match="another tokenizer"):
+        trie.check_tokenizer(other)

@@ -205,9 +205,10 @@ def test_no_dataset_at_all_is_an_error():
 # ------------------------------------------------------------------------------------------------ error paths
 
 
-def test_missing_recipe_file(tmp_path):
-    with pytest.raises(FileNotFoundError, match="Recipe not found"):
+def test_missing_recipe_file(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:  # a usage error: one line, exit status 2
         main(["train", "--config", str(tmp_path / "nope.yaml")])
+    assert e.value.code == 2 and "argument --config: no such file:" in capsys.readouterr().err
 
 
 def test_missing_model_name_or_path(tmp_path, text_sids):
@@ -215,8 +216,8 @@ def test_missing_model_name_or_path(tmp_path, text_sids):
     recipe.write_text("model_kind: causal_lm\nuse_cpu: true\nreport_to: none\n")
     out = tmp_path / "out"
     argv = ["train", "--config", str(recipe), "--output_dir", str(out), "--dataset_name", str(text_sids / "dataset")]
-    with pytest.raises(ValueError, match="model_name_or_path"):
-        main(argv)
+    with pytest.raises(ValueError, match="model_name_or_path"):  # --debug: the error propagates
+        main([*argv, "--debug"])
     assert not out.exists()
 
 
@@ -224,14 +225,14 @@ def test_unknown_train_split(tiny_lm_dir, text_sids, tmp_path):
     argv = _train_argv(tiny_lm_dir, tmp_path / "out", text_sids / "dataset", "--max_steps", "1")
     argv += ["--dataset_train_split", "nope"]
     with pytest.raises(ValueError, match="'nope'"):
-        main(argv)
+        main([*argv, "--debug"])
 
 
 def test_unknown_task_config(tiny_lm_dir, text_sids, tmp_path):
     argv = _train_argv(tiny_lm_dir, tmp_path / "out", text_sids / "dataset", "--max_steps", "1")
     argv[argv.index("t2i,memorize_t2i")] = "t2i,no_such_task"
     with pytest.raises(ValueError, match="no_such_task"):
-        main(argv)
+        main([*argv, "--debug"])
 
 
 def test_moved_lora_output_still_loads(lora_run, text_sids, tmp_path):
