@@ -132,6 +132,22 @@ def _captions_from_vlm(rows, model_id: str, prompt: str) -> dict[str, str]:
     return out
 
 
+def describe_collisions(rep: dict) -> str:
+    """One line of `SIDIndex.collision_report()`: SIDs, collision groups by cause, empty lexical IDs, coverage."""
+    line = (
+        f"{rep['num_targets']} targets, {rep['num_sids']} SIDs, {rep['num_groups']} collision groups "
+        f"({100 * rep['fraction_in_groups']:.1f}% of targets, largest {rep['largest_group']}"
+    )
+    if "groups_different_texts" in rep:
+        line += f"; {rep['groups_identical_texts']} of identical texts, {rep['groups_different_texts']} of different"
+    line += ")"
+    if "sids_with_empty_lexical_id" in rep:
+        line += f", {rep['sids_with_empty_lexical_id']} empty lexical IDs"
+    if "global_word_coverage" in rep:
+        line += f", global-word coverage {100 * rep['global_word_coverage']:.1f}%"
+    return line
+
+
 def run(args: argparse.Namespace) -> int:
     from semcore_hf.data import (
         build_sid_dataset,
@@ -184,10 +200,7 @@ def run(args: argparse.Namespace) -> int:
     for direction, index in indexes.items():
         report[f"{direction}_collisions"] = index.collision_report()
         rep = report[f"{direction}_collisions"]
-        print(
-            f"[{direction}] {len(index)} targets, {index.num_sids} SIDs, {rep['num_groups']} collision groups "
-            f"({100 * rep['fraction_in_groups']:.1f}% of targets, largest {rep['largest_group']})"
-        )
+        print(f"[{direction}] {describe_collisions(rep)}")
 
     t = time.perf_counter()
     data = build_sid_dataset(

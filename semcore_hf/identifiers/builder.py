@@ -15,7 +15,7 @@ from semcore_hf.identifiers import keywords as _kw
 from semcore_hf.identifiers import text as _text
 from semcore_hf.identifiers.config import SIDConfig
 from semcore_hf.identifiers.text import make_vectorizer, resolve_stop_words
-from semcore_hf.tokenization.sid_format import join_sid
+from semcore_hf.tokenization.sid_format import join_sid, split_sid
 
 logger = logging.getLogger(__name__)
 
@@ -73,8 +73,13 @@ def _lexical_candidates(
     config: SIDConfig,
     embedder,
     show_progress: bool = False,
-) -> list[list[str]]:
-    """Ranked, de-duplicated keyphrases of each text (up to n + max_extra_phrases), KeyBERT-scored."""
+) -> tuple[list[list[str]], list[list[str]]]:
+    """KeyBERT-ranked keyphrases of each text: `(deduplicated, own)`.
+
+    `deduplicated` drops every candidate holding a word of the target's global ID (semantic de-duplication); `own`
+    keeps them, so that a text whose every keyphrase is a global word still has phrases of its own to fall back on.
+    Each list holds up to n + max_extra_phrases phrases.
+    """
     if callable(texts):
         texts = texts()
     vectorizer = make_vectorizer(resolve_stop_words(config.stop_words), config.keyphrase_ngram_range, binary=True)
@@ -83,15 +88,25 @@ def _lexical_candidates(
             texts, vectorizer, embedder, config.batch_size, show_progress
         )
     except ValueError:  # empty vocabulary: every word is a stop word
-        return [[] for _ in range(num_docs)]
+        return [[] for _ in range(num_docs)], [[] for _ in range(num_docs)]
     rows, cols, scores = _kw.score_pairs(doc_term, doc_emb, cand_emb)
     banned = [
         g.split() + [w for w in words if w not in g.split()][: config.dedup_extra_words]
         for g, words in zip(global_ids, cluster_words)
     ]
     keep = ~_kw.banned_pairs(candidates, clusters, rows, cols, banned)
-    limit = config.lexical_phrases + (config.max_extra_phrases if config.resolve_collisions else 0)
-    return _kw.select_phrases(rows, cols, scores, keep, candidates, num_docs, limit)
+    limit = config.lexical_phrases + config.max_extra_phrases
+    dedup = _kw.select_phrases(rows, cols, scores, keep, candidates, num_docs, limit)
+    own = _kw.select_phrases(rows, cols, scores, np.ones_like(keep), candidates, num_docs, limit)
+    return dedup, own
+
+
+def text_key(text: str) -> int:
+    """A 63-bit digest of a text's normalised words: equal exactly for texts no SID could tell apart."""
+    import hashlib
+
+    words = " ".join(_text.words_of(text))
+    return int.from_bytes(hashlib.blake2b(words.encode("utf-8"), digest_size=8).digest(), "little") >> 1
 
 
 def _assign_sids(
@@ -99,18 +114,36 @@ def _assign_sids(
     ranked: list[list[str]],
     config: SIDConfig,
     fixed: Counter | None = None,
+    own: list[list[str]] | None = None,
+    text_keys: list[int] | None = None,
+    fixed_keys: dict[str, set[int]] | None = None,
 ) -> list[str]:
-    """Full SIDs of new targets; with `config.resolve_collisions`, separate collision groups deterministically.
+    """Full SIDs of new targets, so that de-duplication never makes two different texts share a SID.
 
-    Members of a group (including groups with `fixed` SIDs of targets already indexed, which never change) are
-    extended level by level with their next-best distinct keyphrases; a member whose extended SID is free is done.
-    Members that cannot be separated (identical texts, no phrases left) keep the group's original SID.
+    The lexical ID is the first n de-duplicated keyphrases (`ranked`); a target left with none falls back to its
+    own keyphrases (`own`, global words included): "dog" and "cat" in the cluster `dog cat` get `dog cat | dog` and
+    `dog cat | cat`, not both `dog cat | `. Members of a collision group (including targets already indexed, `fixed`,
+    whose SIDs never change) are then extended level by level with further phrases until their SIDs are free:
+
+    - groups of different texts (`text_keys`) always: with the keyphrases de-duplication removed, so a collision that
+      de-duplication caused is undone (and, with `config.resolve_collisions`, first with next-best de-duplicated
+      phrases);
+    - with `config.resolve_collisions`, every group; identical texts can never be separated and stay a group.
+
+    At most `config.max_extra_phrases` phrases are added. Members that cannot be separated keep the group's SID.
     """
     n = config.lexical_phrases
-    base = [join_sid(g, p[:n]) for g, p in zip(target_globals, ranked)]
-    if not config.resolve_collisions:
-        return base
+    own = ranked if own is None else own
     fixed = fixed or Counter()
+    fixed_keys = fixed_keys or {}
+    phrases, base_len = [], []
+    for r, o in zip(ranked, own):
+        first = (r or o)[:n]
+        removed = [p for p in o if p not in r]  # what de-duplication took away
+        tail = (r[n:] + removed) if config.resolve_collisions else removed
+        phrases.append(first + [p for p in tail if p not in first])
+        base_len.append(len(first))
+    base = [join_sid(g, p[:k]) for g, p, k in zip(target_globals, phrases, base_len)]
     occupied = Counter(base) + fixed
     final = list(base)
     groups: dict[str, list[int]] = defaultdict(list)
@@ -119,14 +152,17 @@ def _assign_sids(
     for s, members in groups.items():
         if occupied[s] <= 1:
             continue
+        keys = {text_keys[i] for i in members} | fixed_keys.get(s, set()) if text_keys is not None else set()
+        if not config.resolve_collisions and len(keys) < 2:
+            continue  # identical texts (or texts unknown): a collision group, as documented
         occupied[s] -= len(members)
         pending = list(members)
         for level in range(1, config.max_extra_phrases + 1):
             if len(pending) == 0 or (len(pending) == 1 and occupied[s] == 0):
                 break
-            if all(len(ranked[i]) <= n + level - 1 for i in pending):
+            if all(len(phrases[i]) <= base_len[i] + level - 1 for i in pending):
                 break  # nobody has another phrase to add
-            cand = {i: join_sid(target_globals[i], ranked[i][: n + level]) for i in pending}
+            cand = {i: join_sid(target_globals[i], phrases[i][: base_len[i] + level]) for i in pending}
             by_sid: dict[str, list[int]] = defaultdict(list)
             for i in pending:
                 by_sid[cand[i]].append(i)
@@ -139,13 +175,24 @@ def _assign_sids(
     return final
 
 
-def _collision_report(target_sid: np.ndarray, num_sids: int) -> dict[str, Any]:
-    """Number of collision groups, their size histogram and the fraction of targets in a group."""
-    sizes = np.bincount(np.asarray(target_sid, dtype=np.int64), minlength=num_sids)
+def _collision_report(
+    target_sid: np.ndarray,
+    num_sids: int,
+    text_hash: np.ndarray | None = None,
+    sids: list[str] | None = None,
+    id_kind: str = "semantic",
+) -> dict[str, Any]:
+    """Collision groups (count, sizes, share of targets), by cause when the texts' digests are known.
+
+    A group of identical texts (same normalised words) can never be told apart by any identifier; a group of
+    different texts is a defect of the identifiers. For SemCORE SIDs it also counts SIDs with an empty lexical ID.
+    """
+    target_sid = np.asarray(target_sid, dtype=np.int64)
+    sizes = np.bincount(target_sid, minlength=num_sids)
     group_sizes = sizes[sizes > 1]
     n = int(len(target_sid))
     hist = Counter(int(s) for s in group_sizes)
-    return {
+    report: dict[str, Any] = {
         "num_targets": n,
         "num_sids": int(num_sids),
         "num_groups": int(len(group_sizes)),
@@ -154,6 +201,20 @@ def _collision_report(target_sid: np.ndarray, num_sids: int) -> dict[str, Any]:
         "largest_group": int(group_sizes.max()) if len(group_sizes) else 1,
         "size_histogram": {str(k): hist[k] for k in sorted(hist)},
     }
+    if text_hash is not None and n:
+        in_group = sizes[target_sid] > 1
+        rows, hashes = target_sid[in_group], np.asarray(text_hash, dtype=np.int64)[in_group]
+        pairs = np.unique(np.stack([rows, hashes], 1), axis=0) if len(rows) else np.zeros((0, 2), np.int64)
+        distinct = np.bincount(pairs[:, 0], minlength=num_sids) if len(pairs) else np.zeros(num_sids, np.int64)
+        mixed = (sizes > 1) & (distinct > 1)
+        report.update(
+            groups_identical_texts=int(((sizes > 1) & (distinct == 1)).sum()),
+            groups_different_texts=int(mixed.sum()),
+            targets_in_groups_of_different_texts=int(sizes[mixed].sum()),
+        )
+    if sids is not None and id_kind == "semantic":
+        report["sids_with_empty_lexical_id"] = int(sum(1 for s in sids if not split_sid(s)[1]))
+    return report
 
 
 class SIDBuilder:
@@ -374,14 +435,24 @@ class SIDBuilder:
         self.timings["verbalise"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        log("SID building [4/4]: KeyBERT lexical IDs")
-        ranked = _lexical_candidates(
-            text_iter, n, emb, labels, global_ids, cluster_words, cfg, self.embedder, show_progress
-        )
-        self.timings["keybert"] = time.perf_counter() - t
-
-        t = time.perf_counter()
-        full = _assign_sids([global_ids[c] for c in labels], ranked, cfg)
+        text_keys = [text_key(x) for x in text_iter()]
+        tree = None
+        if cfg.id_kind == "semantic":
+            log("SID building [4/4]: KeyBERT lexical IDs")
+            ranked, own = _lexical_candidates(
+                text_iter, n, emb, labels, global_ids, cluster_words, cfg, self.embedder, show_progress
+            )
+            if not cfg.use_global_id:  # ablation: nothing to de-duplicate against
+                ranked = own
+            if not cfg.use_lexical_id:  # ablation: the cluster alone names the target
+                ranked = own = [[] for _ in range(n)]
+            globals_ = [global_ids[c] if cfg.use_global_id else "" for c in labels]
+            self.timings["keybert"] = time.perf_counter() - t
+            t = time.perf_counter()
+            full = _assign_sids(globals_, ranked, cfg, own=own, text_keys=text_keys)
+        else:
+            log("SID building [4/4]: %s identifiers", cfg.id_kind)
+            full, tree = _baseline_ids(cfg, emb, list(text_iter()))
         sids, target_sid = _sid_table(full)
         index = SIDIndex(
             config=cfg,
@@ -393,6 +464,9 @@ class SIDBuilder:
             global_ids=global_ids,
             cluster_words=cluster_words,
             target_modality=target_modality,
+            target_text_hash=np.asarray(text_keys, dtype=np.int64),
+            numeric_tree=tree,
+            global_word_coverage=_global_word_coverage(text_iter(), labels, global_ids),
         )
         self.timings["assign"] = time.perf_counter() - t
         self.timings["total"] = time.perf_counter() - t_all
@@ -406,6 +480,35 @@ class SIDBuilder:
             rep["size_histogram"],
         )
         return index
+
+
+def _baseline_ids(config: SIDConfig, emb: np.ndarray, texts: list[str], start: int = 0):
+    """Identifiers of the baseline kinds (`kinds.py`) for new targets: `(sids, numeric_tree or None)`."""
+    from semcore_hf.identifiers import kinds
+
+    if config.id_kind == "numeric":
+        paths, tree = kinds.numeric_paths(
+            emb, config.numeric_branching, config.numeric_leaf_size, config.seed, config.kmeans_n_init,
+            config.kmeans_max_iter,
+        )  # fmt: skip
+        return [kinds.numeric_sid(p) for p in paths], tree
+    if config.id_kind == "atomic":
+        return kinds.atomic_ids(len(texts), start), None
+    return kinds.text_ids(texts, config.text_id_max_words), None
+
+
+def _global_word_coverage(texts: Iterable[str], labels: np.ndarray, global_ids: list[str]) -> list[int]:
+    """`[covered, total]`: targets whose own text holds a word of their cluster's global ID, and all targets.
+
+    A global ID is meant to describe the whole cluster; one made of words only two or three members contain says
+    little about the rest (issue: SID quality), so the share is reported with every index.
+    """
+    words = [set(g.split()) for g in global_ids]
+    covered = total = 0
+    for text, c in zip(texts, labels):
+        total += 1
+        covered += bool(words[int(c)].intersection(_text.words_of(text)))
+    return [covered, total]
 
 
 def _sid_table(full: list[str], sids: list[str] | None = None, rows: dict[str, int] | None = None):

@@ -62,6 +62,15 @@ class SIDConfig:
             text can never be separated and stay a collision group.
         max_extra_phrases (`int`, defaults to 2): at most this many phrases are appended when resolving collisions.
         device (`str`, *optional*): device of the embedder loaded from `embedding_model`.
+        id_kind (`str`, defaults to `"semantic"`):
+            The identifier kind: `"semantic"` (SemCORE's SIDs), or one of the baselines that run through the same
+            pipeline (`semcore_hf.identifiers.kinds`): `"numeric"` (GRACE-style hierarchical K-Means paths over the
+            same embeddings), `"atomic"` (one new token per target) or `"text"` (the target's own words).
+        use_global_id (`bool`, defaults to `True`): `"semantic"` only; `False` drops the global ID (ablation).
+        use_lexical_id (`bool`, defaults to `True`): `"semantic"` only; `False` drops the lexical ID (ablation).
+        numeric_branching (`int`, defaults to 10): `"numeric"`: clusters per node of the K-Means tree.
+        numeric_leaf_size (`int`, defaults to 10): `"numeric"`: a node with at most this many targets numbers them.
+        text_id_max_words (`int`, defaults to 12): `"text"`: at most this many words of the target's text.
     """
 
     embedding_model: str = field(
@@ -107,11 +116,39 @@ class SIDConfig:
         default=2, metadata={"help": "Most keyphrases appended to a lexical ID when resolving collisions."}
     )
     device: str | None = field(default=None, metadata={"help": "Device of the embedder loaded from embedding_model."})
+    id_kind: str = field(
+        default="semantic",
+        metadata={
+            "help": "Identifier kind: semantic (SemCORE SIDs), numeric (hierarchical K-Means paths), atomic (one "
+            "new token per target) or text (the target's own words).",
+            "choices": ["semantic", "numeric", "atomic", "text"],
+        },
+    )
+    use_global_id: bool = field(default=True, metadata={"help": "Semantic IDs: keep the global ID (ablation)."})
+    use_lexical_id: bool = field(default=True, metadata={"help": "Semantic IDs: keep the lexical ID (ablation)."})
+    numeric_branching: int = field(default=10, metadata={"help": "Numeric IDs: clusters per node of the tree."})
+    numeric_leaf_size: int = field(default=10, metadata={"help": "Numeric IDs: most targets numbered in a leaf."})
+    text_id_max_words: int = field(default=12, metadata={"help": "Text IDs: most words of the target's text."})
 
     def __post_init__(self):
         if not isinstance(self.embedding_model, str) or not self.embedding_model.strip():
             raise ValueError("SIDConfig.embedding_model must be a non-empty local path or Hub id.")
-        for name in ("num_clusters", "global_words", "lexical_phrases", "batch_size", "kmeans_n_init"):
+        from semcore_hf.identifiers.kinds import ID_KINDS
+
+        if self.id_kind not in ID_KINDS:
+            raise ValueError(f"SIDConfig.id_kind must be one of {ID_KINDS}, got {self.id_kind!r}.")
+        if not (self.use_global_id or self.use_lexical_id):
+            raise ValueError("SIDConfig: use_global_id and use_lexical_id cannot both be False (no identifier left).")
+        for name in (
+            "num_clusters",
+            "numeric_branching",
+            "global_words",
+            "lexical_phrases",
+            "batch_size",
+            "kmeans_n_init",
+            "numeric_leaf_size",
+            "text_id_max_words",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"SIDConfig.{name} must be a positive integer, got {value!r}.")
@@ -127,6 +164,8 @@ class SIDConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"SIDConfig.{name} must be a non-negative integer, got {value!r}.")
+        if self.numeric_branching < 2:
+            raise ValueError(f"SIDConfig.numeric_branching must be at least 2, got {self.numeric_branching!r}.")
         if self.kmeans_max_iter < 1 or self.minibatch_batch_size < 1:
             raise ValueError("SIDConfig.kmeans_max_iter and minibatch_batch_size must be at least 1.")
         rng = tuple(self.keyphrase_ngram_range)

@@ -23,8 +23,9 @@ CONFIG_FILE = "sid_index_config.json"
 INDEX_FILE = "sid_index.json"
 ARRAYS_FILE = "sid_index.safetensors"
 CARD_FILE = "README.md"
-# 2: sid_index.json records `target_modality` and the sha256 of the other two files; version 1 is still read.
-FORMAT_VERSION = 2
+# 2: sid_index.json records `target_modality` and the sha256 of the other two files.
+# 3: optional `target_text_hash` and numeric-tree arrays, `global_word_coverage`. Versions 1 and 2 are still read.
+FORMAT_VERSION = 3
 ARTEFACT_KIND = "sid_index"
 TARGET_MODALITIES = ("image", "text")
 
@@ -57,6 +58,11 @@ class SIDIndex(
         cluster_words (`list[list[str]]`): top c-TF-IDF words of each cluster, best first.
         target_modality (`str` or `None`): `"image"` (a T2I index: the targets are images), `"text"` (an I2T index:
             the targets are captions) or `None` (unknown, e.g. an index saved before the attribute existed).
+        target_text_hash (`np.ndarray[int64]` of shape `(n_targets,)` or `None`): a digest of each target's
+            normalised words, to tell collision groups of identical texts from those of different texts.
+        numeric_tree (`NumericTree` or `None`): numeric identifiers only: the K-Means tree new targets descend.
+        global_word_coverage (`list[int]` or `None`): `[covered, total]` targets whose text holds a word of their
+            cluster's global ID.
 
     Saved by `save_pretrained` as `sid_index_config.json`, `sid_index.json`, `sid_index.safetensors` and a
     `README.md` card; the folder is replaced as a whole (docs/ARCHITECTURE.md, "Saved data layout"), and other
@@ -74,8 +80,14 @@ class SIDIndex(
         global_ids: list[str],
         cluster_words: list[list[str]],
         target_modality: str | None = None,
+        target_text_hash: np.ndarray | None = None,
+        numeric_tree: Any = None,
+        global_word_coverage: list[int] | None = None,
     ):
         self.config = config
+        self.target_text_hash = None if target_text_hash is None else np.asarray(target_text_hash, dtype=np.int64)
+        self.numeric_tree = numeric_tree
+        self.global_word_coverage = None if global_word_coverage is None else [int(x) for x in global_word_coverage]
         self.target_modality = check_target_modality(target_modality)
         self.sids = list(sids)
         self.target_ids = [str(t) for t in target_ids]
@@ -90,6 +102,10 @@ class SIDIndex(
     def _check(self) -> None:
         """Raise a `ValueError` naming the first way the tables disagree (every check is vectorised or O(n))."""
         n, k = len(self.target_ids), len(self.global_ids)
+        if self.target_text_hash is not None and self.target_text_hash.shape != (n,):
+            raise ValueError(f"target_text_hash {self.target_text_hash.shape} must have shape ({n},).")
+        if self.config.id_kind == "numeric" and self.numeric_tree is None:
+            raise ValueError("A numeric-ID index needs its numeric_tree (the K-Means tree of the paths).")
         if self.target_sid.shape != (n,) or self.target_cluster.shape != (n,):
             raise ValueError(
                 f"target_sid {self.target_sid.shape} and target_cluster {self.target_cluster.shape} "
@@ -169,10 +185,17 @@ class SIDIndex(
         return {self.sids[r]: self.targets_of_row(int(r)) for r in np.flatnonzero(sizes > 1)}
 
     def collision_report(self) -> dict[str, Any]:
-        """Number of collision groups, their size histogram and the fraction of targets in a group."""
+        """Collision groups (count, size histogram, share of targets; by cause: identical or different texts), SIDs
+        with an empty lexical ID, and the global-word coverage."""
         from semcore_hf.identifiers.builder import _collision_report
 
-        return _collision_report(self.target_sid, len(self.sids))
+        report = _collision_report(
+            self.target_sid, len(self.sids), self.target_text_hash, self.sids, self.config.id_kind
+        )
+        if self.global_word_coverage is not None and self.config.id_kind == "semantic":
+            covered, total = self.global_word_coverage
+            report["global_word_coverage"] = covered / total if total else 0.0
+        return report
 
     @staticmethod
     def split_sid(sid: str) -> tuple[str, list[str]]:
@@ -184,7 +207,9 @@ class SIDIndex(
         """Add targets without re-clustering: nearest centroid, then lexical IDs as in `SIDBuilder.build`.
 
         SIDs of targets already in the index never change; a new target whose SID is taken joins that collision group
-        (or, with `config.resolve_collisions`, is extended with its next-best keyphrases where that separates it).
+        (unless its text differs: then, as in `build`, it is extended with further keyphrases where that separates
+        it). Numeric identifiers descend the K-Means tree to the nearest leaf and take its next number (a path the
+        model has never been trained on); atomic identifiers get new tokens, which a trained model does not have.
 
         Args:
             target_ids (`list`): the new target ids (stored as strings); must not be in the index.
@@ -227,21 +252,47 @@ class SIDIndex(
         # nearest centroid in Euclidean distance, as K-Means assigns
         d2 = (emb**2).sum(1, keepdims=True) - 2 * emb @ self.centroids.T + (self.centroids**2).sum(1)[None, :]
         clusters = d2.argmin(1).astype(np.int64)
-        ranked = _b._lexical_candidates(
-            lambda: iter(texts),
-            len(texts),
-            emb,
-            clusters,
-            self.global_ids,
-            self.cluster_words,
-            self.config,
-            embedder,
-            show_progress,
-        )
-        fixed = Counter(
-            {self.sids[r]: int(c) for r, c in enumerate(np.bincount(self.target_sid, minlength=self.num_sids)) if c}
-        )
-        full = _b._assign_sids([self.global_ids[c] for c in clusters], ranked, self.config, fixed=fixed)
+        keys = [_b.text_key(t) for t in texts]
+        kind = self.config.id_kind
+        if kind == "semantic":
+            ranked, own = _b._lexical_candidates(
+                lambda: iter(texts),
+                len(texts),
+                emb,
+                clusters,
+                self.global_ids,
+                self.cluster_words,
+                self.config,
+                embedder,
+                show_progress,
+            )
+            if not self.config.use_global_id:
+                ranked = own
+            if not self.config.use_lexical_id:
+                ranked = own = [[] for _ in texts]
+            sizes = np.bincount(self.target_sid, minlength=self.num_sids)
+            fixed = Counter({self.sids[r]: int(c) for r, c in enumerate(sizes) if c})
+            fixed_keys: dict[str, set[int]] = {}
+            if self.target_text_hash is not None:
+                for r, h in zip(self.target_sid.tolist(), self.target_text_hash.tolist()):
+                    fixed_keys.setdefault(self.sids[r], set()).add(h)
+            globals_ = [self.global_ids[c] if self.config.use_global_id else "" for c in clusters]
+            full = _b._assign_sids(
+                globals_, ranked, self.config, fixed=fixed, own=own, text_keys=keys, fixed_keys=fixed_keys
+            )
+        elif kind == "numeric":
+            from semcore_hf.identifiers.kinds import numeric_sid
+
+            # GRACE-style paths cannot be re-clustered without retraining: descend the tree, take the next number
+            full = [numeric_sid(p) for p in self.numeric_tree.place(emb)]
+        else:
+            atoms = sum(1 for sid in self.sids if sid.startswith("<sid_atom_"))
+            full, _ = _b._baseline_ids(self.config, emb, texts, start=atoms)
+        if self.global_word_coverage is not None:
+            covered, total = _b._global_word_coverage(texts, clusters, self.global_ids)
+            self.global_word_coverage = [self.global_word_coverage[0] + covered, self.global_word_coverage[1] + total]
+        if self.target_text_hash is not None:
+            self.target_text_hash = np.concatenate([self.target_text_hash, np.asarray(keys, dtype=np.int64)])
         self.sids, rows = _b._sid_table(full, self.sids, dict(self._sid_row))
         self.target_ids = self.target_ids + ids
         self.target_sid = np.concatenate([self.target_sid, rows])
@@ -260,6 +311,7 @@ class SIDIndex(
             "target_ids": self.target_ids,
             "global_ids": self.global_ids,
             "cluster_words": self.cluster_words,
+            "global_word_coverage": self.global_word_coverage,
             "collision_report": self.collision_report(),
         }
 
@@ -278,6 +330,11 @@ class SIDIndex(
             num_collision_groups=rep["num_groups"],
             collision_fraction=rep["fraction_in_groups"],
             resolve_collisions=self.config.resolve_collisions,
+            id_kind=self.config.id_kind,
+            groups_identical_texts=rep.get("groups_identical_texts"),
+            groups_different_texts=rep.get("groups_different_texts"),
+            empty_lexical=rep.get("sids_with_empty_lexical_id"),
+            coverage=rep.get("global_word_coverage"),
             direction={"image": "text-to-image", "text": "image-to-text"}.get(self.target_modality),
             global_ids=self.global_ids[:8],
             examples=[(t, self.sid_of(t)) for t in self.target_ids[:5]],
@@ -289,12 +346,17 @@ class SIDIndex(
         save_directory = Path(save_directory)
         config_bytes = json.dumps(self.config.to_dict(), indent=2, sort_keys=True).encode("utf-8")
         (save_directory / CONFIG_FILE).write_bytes(config_bytes)
+        arrays = {
+            "centroids": self.centroids,
+            "target_sid": self.target_sid,
+            "target_cluster": self.target_cluster,
+        }
+        if self.target_text_hash is not None:
+            arrays["target_text_hash"] = self.target_text_hash
+        if self.numeric_tree is not None:
+            arrays.update(self.numeric_tree.arrays())
         save_file(
-            {
-                "centroids": np.ascontiguousarray(self.centroids),
-                "target_sid": np.ascontiguousarray(self.target_sid),
-                "target_cluster": np.ascontiguousarray(self.target_cluster),
-            },
+            {k: np.ascontiguousarray(v) for k, v in arrays.items()},
             str(save_directory / ARRAYS_FILE),
             metadata={"format": "np", "library": "semcore_hf"},
         )
@@ -477,7 +539,13 @@ class SIDIndex(
             raise ValueError(
                 f"{INDEX_FILE} and {ARRAYS_FILE} in {where} disagree: {n_ids} target ids but {n_rows} target rows."
             )
+        text_hash = arrays.get("target_text_hash")
+        if text_hash is not None and (text_hash.dtype.kind not in "iu" or text_hash.shape != (n_ids,)):
+            raise corrupt(ARRAYS_FILE, ValueError(f"'target_text_hash' should be {n_ids} integers"))
+        coverage = tables.get("global_word_coverage")
         try:
+            from semcore_hf.identifiers.kinds import NumericTree
+
             return cls(
                 config=config,
                 sids=tables["sids"],
@@ -488,6 +556,9 @@ class SIDIndex(
                 global_ids=tables["global_ids"],
                 cluster_words=tables["cluster_words"],
                 target_modality=tables.get("target_modality"),
+                target_text_hash=text_hash,
+                numeric_tree=NumericTree.from_arrays(arrays),
+                global_word_coverage=coverage if isinstance(coverage, list) and len(coverage) == 2 else None,
             )
         except ValueError as e:
             raise ValueError(f"The SID index in {where} is inconsistent ({INDEX_FILE}, {ARRAYS_FILE}): {e}") from None

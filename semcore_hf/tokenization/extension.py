@@ -88,6 +88,9 @@ class SIDTokenizerExtension:
             Token between the global ID and the lexical ID.
         end (`str`, *optional*, defaults to `"</sid>"`):
             Token closing a SID; generation stops on it and the SID trie ends every sequence with it.
+        identifier_tokens (`list[str]`, *optional*):
+            Further tokens the identifiers are made of, added the same way: atomic identifiers (one new token per
+            target, `SIDConfig(id_kind="atomic")`) need them; SemCORE's SIDs are plain words and need none.
         prompt_format (`int`, *optional*):
             The version of the task prompts (`semcore_hf.data.prompts.PROMPT_FORMAT`) the model is trained with;
             recorded next to the tokenizer so that inference can refuse to render prompts the model never saw.
@@ -104,12 +107,20 @@ class SIDTokenizerExtension:
     """
 
     def __init__(
-        self, begin: str = SID_BEGIN, sep: str = SID_SEP, end: str = SID_END, prompt_format: int | None = None
+        self,
+        begin: str = SID_BEGIN,
+        sep: str = SID_SEP,
+        end: str = SID_END,
+        prompt_format: int | None = None,
+        identifier_tokens: Sequence[str] | None = None,
     ) -> None:
         if len({begin, sep, end}) != 3 or not all(isinstance(t, str) and t for t in (begin, sep, end)):
             raise ValueError(f"begin, sep and end must be three different non-empty strings, got {(begin, sep, end)}")
         self.begin, self.sep, self.end = begin, sep, end
         self.prompt_format = None if prompt_format is None else int(prompt_format)
+        self.identifier_tokens = list(dict.fromkeys(identifier_tokens or []))
+        if set(self.identifier_tokens) & set(self.tokens):
+            raise ValueError("identifier_tokens must not repeat the structure tokens.")
 
     @property
     def tokens(self) -> list[str]:
@@ -140,7 +151,7 @@ class SIDTokenizerExtension:
         tok = _get_tokenizer(tokenizer_or_processor)
         vocab = tok.get_vocab()
         special = set(tok.all_special_tokens)
-        missing = [t for t in self.tokens if t not in vocab or t not in special]
+        missing = [t for t in [*self.tokens, *self.identifier_tokens] if t not in vocab or t not in special]
         if missing:
             tok.add_special_tokens({"additional_special_tokens": missing}, replace_extra_special_tokens=False)
         if model is not None:
@@ -347,6 +358,8 @@ class SIDTokenizerExtension:
         out = {"begin": self.begin, "sep": self.sep, "end": self.end, "format_version": _FORMAT_VERSION}
         if self.prompt_format is not None:
             out["prompt_format"] = self.prompt_format
+        if self.identifier_tokens:
+            out["identifier_tokens"] = self.identifier_tokens
         return out
 
     def save_pretrained(self, save_directory: str | os.PathLike) -> None:
@@ -370,4 +383,10 @@ class SIDTokenizerExtension:
                 f"No {CONFIG_NAME} in {pretrained_directory}; save it with `SIDTokenizerExtension.save_pretrained`."
             )
         cfg = json.loads(path.read_text(encoding="utf-8"))
-        return cls(begin=cfg["begin"], sep=cfg["sep"], end=cfg["end"], prompt_format=cfg.get("prompt_format"))
+        return cls(
+            begin=cfg["begin"],
+            sep=cfg["sep"],
+            end=cfg["end"],
+            prompt_format=cfg.get("prompt_format"),
+            identifier_tokens=cfg.get("identifier_tokens"),
+        )

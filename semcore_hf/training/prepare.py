@@ -16,6 +16,7 @@ logger = logging.getLogger(__name__)
 
 PREPARED_FROM_FILE = "sid_ready_source.json"
 ARTEFACT_KIND = "sid_ready_model"
+CHAT_TEMPLATE_CHOICES = ("auto", "compact", "model")
 
 
 def is_prepared_model_dir(directory: str | os.PathLike) -> bool:
@@ -35,16 +36,50 @@ def is_prepared_model_dir(directory: str | os.PathLike) -> bool:
     return (d / PREPARED_FROM_FILE).is_file() and PREPARED_FROM_FILE not in claimed
 
 
-def prepared_from(directory: str | os.PathLike) -> str | None:
-    """The base model a SID-ready directory was prepared from (`None` if `prepare_model_for_sids` did not write it)."""
+def preparation(directory: str | os.PathLike) -> dict | None:
+    """How a SID-ready directory was prepared (`base_model`, `chat_template`, `prompt_format`), `None` if
+    `prepare_model_for_sids` did not write it."""
     if not is_prepared_model_dir(directory):
         return None
     try:
         with open(resolve_artefact_dir(directory) / PREPARED_FROM_FILE, encoding="utf-8") as f:
-            base = json.load(f).get("base_model")
-    except (OSError, ValueError, AttributeError):
+            info = json.load(f)
+    except (OSError, ValueError):
         return None
-    return base if isinstance(base, str) else None
+    return info if isinstance(info, dict) and isinstance(info.get("base_model"), str) else None
+
+
+def prepared_from(directory: str | os.PathLike) -> str | None:
+    """The base model a SID-ready directory was prepared from (`None` if `prepare_model_for_sids` did not write it)."""
+    info = preparation(directory)
+    return None if info is None else info["base_model"]
+
+
+def preparation_settings(model_name_or_path: str, chat_template: str, extension: SIDTokenizerExtension) -> dict:
+    """What a SID-ready folder records about its preparation; a folder is reused only when all of it matches."""
+    import hashlib
+
+    tokens = "\n".join(extension.identifier_tokens)
+    return {
+        "base_model": str(model_name_or_path),
+        "chat_template": chat_template,
+        "prompt_format": PROMPT_FORMAT,
+        "identifier_tokens": hashlib.sha256(tokens.encode("utf-8")).hexdigest()[:16] if tokens else None,
+    }
+
+
+def resolve_chat_template(choice: str, model_kind: str) -> str:
+    """`"compact"` or `"model"`: which chat template a SID-ready model of `model_kind` gets for `choice`."""
+    if choice not in CHAT_TEMPLATE_CHOICES:
+        raise ValueError(f"chat_template must be one of {CHAT_TEMPLATE_CHOICES}, got {choice!r}.")
+    if choice == "auto":
+        return "compact" if model_kind == "causal_lm" else "model"
+    if choice == "compact" and model_kind != "causal_lm":
+        raise ValueError(
+            "chat_template='compact' is for text-only models: a VLM's own template renders its image placeholders "
+            "(use 'model' or 'auto')."
+        )
+    return choice
 
 
 def _legacy_files(directory: Path) -> list[str]:
@@ -103,6 +138,7 @@ def prepare_model_for_sids(
     output_dir: str | os.PathLike,
     extension: SIDTokenizerExtension | None = None,
     model_kind: str = "auto",
+    chat_template: str = "auto",
 ) -> list[int]:
     """Write a SID-ready copy of a base model: structure tokens added, embeddings resized, extension saved.
 
@@ -117,20 +153,31 @@ def prepare_model_for_sids(
             `semcore_hf._io.ArtefactConflictError`.
         extension (`SIDTokenizerExtension`, *optional*): the structure tokens; the default ones if omitted.
         model_kind (`str`, *optional*, defaults to `"auto"`): see `load_model_and_processor`.
+        chat_template (`str`, *optional*, defaults to `"auto"`): `"compact"` replaces a text-only model's chat
+            template with `semcore_hf.modeling.COMPACT_CHAT_TEMPLATE` (the instruction, a newline, the answer: ~10
+            prompt tokens instead of an instruct template's ~45, so training and retrieval are several times
+            cheaper); `"model"` keeps the model's own; `"auto"` is `"compact"` for causal LMs and `"model"` for VLMs
+            (their templates render the image placeholders).
 
     Returns:
-        `list[int]`: the ids of the structure tokens in the new vocabulary.
+        `list[int]`: the ids of the new tokens (structure tokens, then any identifier tokens) in the new vocabulary.
     """
     extension = extension or SIDTokenizerExtension(prompt_format=PROMPT_FORMAT)
-    model, processing_class, _ = load_model_and_processor(model_name_or_path, model_kind)
+    model, processing_class, kind = load_model_and_processor(model_name_or_path, model_kind)
+    template = resolve_chat_template(chat_template, kind)
+    if template == "compact":
+        from semcore_hf.modeling.inputs import COMPACT_CHAT_TEMPLATE
+
+        processing_class.chat_template = COMPACT_CHAT_TEMPLATE
     extension.apply(processing_class, model=model)
     tokenizer = getattr(processing_class, "tokenizer", processing_class)
-    ids = tokenizer.convert_tokens_to_ids(list(extension.tokens))
+    ids = tokenizer.convert_tokens_to_ids([*extension.tokens, *extension.identifier_tokens])
     with atomic_artefact(output_dir, ARTEFACT_KIND, legacy_files=_legacy_files) as tmp:
         model.save_pretrained(tmp)
         processing_class.save_pretrained(tmp)
         extension.save_pretrained(tmp)
         # Which base this is, so a later run can tell a stale SID-ready copy from a reusable one.
-        (tmp / PREPARED_FROM_FILE).write_text(json.dumps({"base_model": str(model_name_or_path)}))
+        info = preparation_settings(model_name_or_path, template, extension)
+        (tmp / PREPARED_FROM_FILE).write_text(json.dumps(info))
     logger.info("SID-ready model written to %s (structure token ids %s)", output_dir, ids)
     return ids

@@ -16,8 +16,10 @@ from semcore_hf.training.config import SIDTrainingArguments
 from semcore_hf.training.prepare import (
     detect_model_kind,
     is_prepared_model_dir,
+    preparation,
+    preparation_settings,
     prepare_model_for_sids,
-    prepared_from,
+    resolve_chat_template,
 )
 
 logger = logging.getLogger(__name__)
@@ -56,24 +58,27 @@ def train(sid_args: SIDTrainingArguments, script_args, training_args, model_args
     if kind == "auto":
         kind = detect_model_kind(model_args.model_name_or_path)
     prepared = sid_args.prepared_model_dir or os.path.join(training_args.output_dir, "sid_ready_base")
-    extension = SIDTokenizerExtension(prompt_format=PROMPT_FORMAT)
-    if prepared_from(prepared) == str(model_args.model_name_or_path):
+    extension = SIDTokenizerExtension(prompt_format=PROMPT_FORMAT, identifier_tokens=_identifier_tokens(sid_args))
+    template = resolve_chat_template(sid_args.chat_template, kind)
+    if preparation(prepared) == preparation_settings(model_args.model_name_or_path, template, extension):
         logger.info("Re-using the SID-ready base model in %s", prepared)
         from transformers import AutoTokenizer
 
         tok = AutoTokenizer.from_pretrained(prepared)
-        new_ids = tok.convert_tokens_to_ids(list(extension.tokens))
+        new_ids = tok.convert_tokens_to_ids([*extension.tokens, *extension.identifier_tokens])
     else:
         # Never delete the folder: prepare_model_for_sids replaces only the files an earlier preparation wrote.
         if is_prepared_model_dir(prepared):
-            logger.info("%s was prepared from another base model; preparing it again.", prepared)
+            logger.info("%s was prepared from another base or with other settings; preparing it again.", prepared)
         elif os.path.lexists(prepared) and not (os.path.isdir(prepared) and not os.listdir(prepared)):
             raise ValueError(
                 f"--prepared_model_dir {prepared} already exists and was not written by prepare_model_for_sids (it "
                 "has no SID-ready manifest), so semcore-hf will neither use nor replace it. Choose another "
                 "--prepared_model_dir or remove it yourself."
             )
-        new_ids = prepare_model_for_sids(model_args.model_name_or_path, prepared, extension, kind)
+        new_ids = prepare_model_for_sids(
+            model_args.model_name_or_path, prepared, extension, kind, chat_template=sid_args.chat_template
+        )
 
     train_dataset, eval_dataset = _load_training_data(script_args, dataset_args)
     peft_config = get_peft_config(model_args)
@@ -119,6 +124,17 @@ def train(sid_args: SIDTrainingArguments, script_args, training_args, model_args
 
 
 _TRAINING_COLUMNS = ("prompt", "completion", "images")
+
+
+def _identifier_tokens(sid_args: SIDTrainingArguments) -> list[str]:
+    """The new tokens the index's identifiers need (atomic identifiers: one per target); none for SIDs."""
+    if not sid_args.sid_index:
+        return []
+    from semcore_hf.identifiers import SIDIndex
+    from semcore_hf.identifiers.kinds import atomic_tokens
+
+    index = SIDIndex.from_pretrained(sid_args.sid_index)
+    return atomic_tokens(index.sids) if index.config.id_kind == "atomic" else []
 
 
 def _load_training_data(script_args, dataset_args):

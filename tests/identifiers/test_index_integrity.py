@@ -56,14 +56,14 @@ def saved(tmp_path):
     return d
 
 
-def test_format_2_records_modality_and_hashes(saved):
+def test_format_records_modality_and_hashes(saved):
     tables = _tables(saved)
-    assert tables["format_version"] == 2 and tables["target_modality"] == "image"
+    assert tables["format_version"] == index_module.FORMAT_VERSION >= 2 and tables["target_modality"] == "image"
     for name in ("sid_index.safetensors", "sid_index_config.json"):
         assert tables["files"][name]["sha256"] == hashlib.sha256((saved / name).read_bytes()).hexdigest()
     manifest = json.loads((saved / _io.MANIFEST_FILE).read_text())
     assert manifest["artefacts"]["sid_index"] == {
-        "format_version": 2,
+        "format_version": index_module.FORMAT_VERSION,
         "files": ["README.md", "sid_index.json", "sid_index.safetensors", "sid_index_config.json"],
     }
     loaded = SIDIndex.from_pretrained(saved)

@@ -123,7 +123,13 @@ def test_collision_report_shape(built_index):
         "fraction_in_groups",
         "largest_group",
         "size_histogram",
+        "groups_identical_texts",
+        "groups_different_texts",
+        "targets_in_groups_of_different_texts",
+        "sids_with_empty_lexical_id",
+        "global_word_coverage",
     }
+    assert rep["groups_identical_texts"] + rep["groups_different_texts"] == rep["num_groups"]
     assert rep["num_targets"] == len(built_index) and rep["num_sids"] == built_index.num_sids
     assert rep["num_groups"] == len(built_index.collision_groups())
 

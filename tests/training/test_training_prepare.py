@@ -95,3 +95,25 @@ def test_output_is_written_atomically(tiny_lm_dir, tmp_path, monkeypatch, existi
     else:
         assert not dst.exists()
     assert sorted(os.listdir(tmp_path)) == (["model"] if existing else [])  # no temporary folder left behind
+
+
+def test_compact_chat_template_for_causal_lms_model_template_for_vlms(prepared, tmp_path):
+    from semcore_hf.data.prompts import t2i_prompt
+    from semcore_hf.modeling import encode_prompts
+    from semcore_hf.modeling.inputs import COMPACT_CHAT_TEMPLATE
+    from semcore_hf.training.prepare import preparation
+
+    kind, base, out, _ = prepared
+    model, tok = _load(str(out), kind)
+    info = preparation(out)
+    assert info["base_model"] == base and info["prompt_format"] >= 2
+    if kind == "causal_lm":
+        assert info["chat_template"] == "compact" and tok.chat_template == COMPACT_CHAT_TEMPLATE
+        ids = encode_prompts(tok, [t2i_prompt("a dog")])["input_ids"][0].tolist()
+        assert tok.decode(ids) == "Find the image: a dog\n"
+        kept = prepare_model_for_sids(base, tmp_path / "kept", model_kind=kind, chat_template="model")
+        assert kept and _load(str(tmp_path / "kept"), kind)[1].chat_template == _load(base, kind)[1].chat_template
+    else:
+        assert info["chat_template"] == "model"
+        with pytest.raises(ValueError, match="image placeholders"):
+            prepare_model_for_sids(base, tmp_path / "x", model_kind=kind, chat_template="compact")
