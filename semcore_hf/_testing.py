@@ -274,8 +274,10 @@ def reference_fn(root: dict, prompt_length: int, stop_id: int):
     return fn
 
 
-def exhaustive_sid_scores(model, processing_class, token_sequences, prompt, images=None) -> list[float]:
-    """Teacher-forced total log-probability of every SID token sequence after one prompt (no search at all).
+def exhaustive_sid_scores(
+    model, processing_class, token_sequences, prompt, images=None, score: str = "total"
+) -> list[float]:
+    """Teacher-forced log-probability of every SID token sequence after one prompt (no search at all).
 
     The reference the constrained search must equal: one forward pass per SID over prompt + SID tokens, log-softmax
     over the whole vocabulary, summed over the SID's tokens.
@@ -286,6 +288,7 @@ def exhaustive_sid_scores(model, processing_class, token_sequences, prompt, imag
         token_sequences (`list[list[int]]`): `SIDTokenizerExtension.encode(sids, processing_class)`.
         prompt (`list[dict]`): the conversational prompt (`semcore_hf.data.prompts`).
         images (`list`, *optional*): the prompt's images (VLM).
+        score (`str`, *optional*, defaults to `"total"`): `"total"` (the sum) or `"mean"` (per token).
     """
     import torch
 
@@ -300,5 +303,6 @@ def exhaustive_sid_scores(model, processing_class, token_sequences, prompt, imag
             ids = torch.tensor([p_ids + list(seq)])
             logits = model(input_ids=ids, attention_mask=torch.ones_like(ids), **extra).logits[0, :-1].float()
             logp = torch.log_softmax(logits, -1).gather(-1, ids[0, 1:, None])[:, 0]
-            scores.append(float(logp[len(p_ids) - 1 :].sum()))
+            total = float(logp[len(p_ids) - 1 :].sum())
+            scores.append(total if score == "total" else total / len(seq))
     return scores

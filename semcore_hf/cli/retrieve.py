@@ -38,6 +38,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=positive_int,
         help="Most beams the exact search may widen to for a query it cannot certify (default: max(4 x beams, 32)).",
     )
+    parser.add_argument(
+        "--certify",
+        type=positive_int,
+        help="Widen the search until this many leading ranks are certified exact (default: 1).",
+    )
     parser.add_argument("--batch-size", type=positive_int, default=8, help="Queries per batch (default: 8).")
     parser.add_argument(
         "--gsv-alpha", type=unit_float, help="Enable GSV re-ranking with this generation weight, in [0, 1]."
@@ -88,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         gsv_alpha=args.gsv_alpha,
         max_num_beams=args.max_num_beams,
+        certify=args.certify,
     )
     if args.json:
         print(json.dumps([{"query": q, "results": r} for q, r in zip(labels, results)], indent=2))

@@ -81,6 +81,7 @@ class SIDTrie:
         self.tokenizer_fingerprint = tokenizer_fingerprint
         self.end_token_id = None if end_token_id is None else int(end_token_id)
         self._fanout_list = [int(k) for k in depth_fanout]  # host copy: static shapes without device reads
+        self._subtree_max_len: np.ndarray | None = None
         self._tensors: dict[str, torch.Tensor] | None = None
         self.device = torch.device("cpu")
 
@@ -249,6 +250,25 @@ class SIDTrie:
             pos = pos - 1
         return flat, offsets
 
+    def subtree_max_len(self) -> np.ndarray:
+        """(num_nodes + 1,) the length of the longest sequence through each node (the depth of its deepest leaf).
+
+        The sink gets 0. A length-normalised score's upper bound for every SID below a prefix uses it
+        (`semcore_hf.decoding.search`). Computed once per trie, bottom-up, one vectorised pass per depth.
+        """
+        if getattr(self, "_subtree_max_len", None) is not None:
+            return self._subtree_max_len
+        num_nodes = self.num_nodes
+        edge_parent = np.repeat(np.arange(num_nodes + 1, dtype=np.int64), np.diff(self.indptr.astype(np.int64)))
+        out = np.zeros(num_nodes + 1, dtype=np.int64)
+        levels = self._nodes_by_depth()
+        for d, nodes in enumerate(levels):
+            out[nodes] = d  # the node's own depth; leaves keep it
+        for nodes in reversed(levels[1:]):
+            np.maximum.at(out, edge_parent[nodes - 1], out[nodes])
+        self._subtree_max_len = out
+        return out
+
     def _nodes_by_depth(self) -> list[np.ndarray]:
         out, lo, hi = [np.arange(1)], 0, 1
         while True:
@@ -388,6 +408,7 @@ class SIDTrie:
             "child_token": torch.from_numpy(self.child_token).to(device),
             "leaf_node": torch.from_numpy(self.leaf_node).to(device),
             "leaf_row": torch.from_numpy(self.leaf_row).to(device),
+            "max_len": torch.from_numpy(self.subtree_max_len()).to(device),
         }
         self.device = device
         return self

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from semcore_hf.evaluation.baselines import dense_text_retrieval
 from semcore_hf.evaluation.harness import QuerySet, build_query_set, evaluate_retriever
-from semcore_hf.evaluation.metrics import recall_at_k
+from semcore_hf.evaluation.metrics import recall_at_k, tie_aware_recall_at_k
 from semcore_hf.evaluation.plots import plot_recall_curves
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "load_recall_metric",
     "plot_recall_curves",
     "recall_at_k",
+    "tie_aware_recall_at_k",
 ]
 
 #: Folder of the local `evaluate` module (`recall_at_k/recall_at_k.py`: the script name must equal the folder name).

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from semcore_hf.evaluation.metrics import recall_at_k
+from semcore_hf.evaluation.metrics import recall_at_k, tie_aware_recall_at_k
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +87,7 @@ def evaluate_retriever(
     batch_size: int = 8,
     gsv_alpha: float | None = None,
     max_num_beams: int | None = None,
+    certify: int | None = None,
     show_progress: bool = True,
 ) -> dict[str, Any]:
     """Run `retriever.retrieve` on every query and score Recall@K / MRR.
@@ -101,18 +102,20 @@ def evaluate_retriever(
         gsv_alpha (`float`, *optional*): GSV weight (see `SemCORERetriever.retrieve`); `None` disables GSV.
         max_num_beams (`int`, *optional*): most beams the exact search may widen to (see
             `SemCORERetriever.retrieve`).
+        certify (`int`, *optional*): leading ranks the search must certify before it stops widening.
         show_progress (`bool`, *optional*, defaults to `True`): tqdm over batches.
 
     Returns:
-        `dict`: `metrics` (recall@K, mrr, ...), `seconds_per_query`, `exact_fraction` (queries whose ranking is
-        certified exact), and `predictions` (per query: id, ranked target ids, relevant ids).
+        `dict`: `metrics` (recall@K, mrr, ...), `seconds_per_query`, `exact_fraction` (queries whose whole ranking
+        is certified exact), `exact_at_1_fraction` (queries whose first result is), and `predictions` (per query:
+        id, ranked target ids, relevant ids).
     """
     # A gallery smaller than the largest cut-off: every target is returned and Recall@K for larger K equals
     # Recall@|gallery|, as in any ranking metric.
     rankable = getattr(retriever, "num_targets", None) or len(query_set.gallery) or max(k)
     kmax = min(max(k), rankable)
     t0 = time.perf_counter()
-    kwargs = {"max_num_beams": max_num_beams} if max_num_beams is not None else {}
+    kwargs = {k_: v for k_, v in (("max_num_beams", max_num_beams), ("certify", certify)) if v is not None}
     results = retriever.retrieve(
         query_set.queries,
         k=kmax,
@@ -126,18 +129,46 @@ def evaluate_retriever(
     seconds = time.perf_counter() - t0
     ranked = [[r["target_id"] for r in per] for per in results]
     metrics = recall_at_k(ranked, query_set.relevant, k=k)
+    index = getattr(retriever, "index", None)
+    if index is not None and hasattr(index, "targets_of"):
+        # Members of a collision group share one score and nothing orders them: also report the recall expected
+        # under a random order of each group (and the optimistic bound), next to the as-returned order above.
+        blocks = [_tie_blocks(per, index, getattr(retriever, "gallery", None)) for per in results]
+        metrics.update(tie_aware_recall_at_k(blocks, query_set.relevant, k=k))
+        metrics["index_collision_fraction"] = index.collision_report()["fraction_in_groups"]
     short = sum(len(r) < kmax for r in ranked)
     if short:
         logger.warning("%d of %d queries got fewer than %d targets: raise num_beams.", short, len(ranked), kmax)
     # Share of queries whose SID ranking the search certified equal to exhaustive scoring (see decoding.search).
     exact = [all(r.get("exact", True) for r in per) for per in results]
+    exact_at_1 = [bool(per) and per[0].get("exact", True) for per in results]
     return {
         "metrics": metrics,
         "seconds_per_query": seconds / max(len(query_set), 1),
         "exact_fraction": sum(exact) / max(len(exact), 1),
+        "exact_at_1_fraction": sum(exact_at_1) / max(len(exact_at_1), 1),
         "queries_short_of_k": short,
         "predictions": [
             {"query_id": q, "ranked": r, "relevant": rel}
             for q, r, rel in zip(query_set.query_ids, ranked, query_set.relevant)
         ],
     }
+
+
+def _tie_blocks(results: list[dict[str, Any]], index: Any, gallery: Any) -> list[list[str]]:
+    """Consecutive results of one SID and one score (an unordered collision group), completed to the whole group.
+
+    Results that GSV scored (`gsv_score` set) are ordered individually, so each is a block of its own.
+    """
+    blocks: list[list[str]] = []
+    last = None
+    for r in results:
+        key = (r["sid"], r["score"]) if r.get("gsv_score") is None else object()
+        if key != last:
+            if r.get("gsv_score") is None:
+                members = [t for t in index.targets_of(r["sid"]) if gallery is None or t in gallery]
+                blocks.append(members or [r["target_id"]])
+            else:
+                blocks.append([r["target_id"]])
+            last = key
+    return blocks

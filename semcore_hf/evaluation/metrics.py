@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["recall_at_k"]
+__all__ = ["recall_at_k", "tie_aware_recall_at_k"]
 
 # Chunk of queries compared at once on the vectorised path: bounds the (chunk, L, R) boolean temporary.
 _CHUNK_ELEMENTS = 1 << 24
@@ -192,3 +192,79 @@ def _first_hit_ranks_vectorised(predictions: np.ndarray, references: np.ndarray)
         first = hits.argmax(axis=1)
         ranks[start : start + step] = np.where(hits.any(axis=1), first + 1, 0)
     return ranks
+
+
+def tie_aware_recall_at_k(
+    blocks: Sequence[Sequence[Sequence[Hashable]]],
+    references: Sequence[Sequence[Hashable]],
+    k: int | Iterable[int] = (1, 5, 10),
+) -> dict[str, float]:
+    """Recall@K and MRR when some ranks are ties: expected under a random order of every tie, and the optimistic bound.
+
+    Where several targets share an identifier (a collision group) and nothing orders them (no GSV), their order in a
+    ranked list is arbitrary, and Recall@K at a K that cuts through such a group depends on that arbitrary order.
+    This takes each query's ranking as consecutive *blocks* of tied targets and reports, for each K:
+
+    - `expected_recall@K`: the probability of a hit in the top K when each block is put in a uniformly random order
+      (hypergeometric: a block of `m` targets holding `r` relevant ones, cut after `j` of its ranks, hits with
+      probability `1 - C(m - r, j) / C(m, j)`);
+    - `optimistic_recall@K`: a hit whenever a relevant target's block starts within the top K (the best order);
+    - `expected_mrr`: E[1 / rank of the first relevant target] under random tie order;
+    - `tied_at_1`: the share of queries whose first rank is a tie (the top block has more than one target).
+
+    Args:
+        blocks (`list[list[list[Hashable]]]`): per query, its ranked blocks, best first; each block lists the targets
+            tied at that rank (a single target is a block of one). Blocks must be complete (a collision group is
+            listed whole, even beyond the largest K).
+        references (`list[list[Hashable]]`): the relevant target ids of each query.
+        k (`int` or iterable of `int`, *optional*, defaults to `(1, 5, 10)`): the cut-offs.
+
+    Returns:
+        `dict[str, float]`: the keys above, plus `num_queries`.
+
+    Example:
+
+    ```python
+    >>> from semcore_hf.evaluation.metrics import tie_aware_recall_at_k
+    >>> tie_aware_recall_at_k([[["a", "b"], ["c"]]], [["b"]], k=[1, 2])["expected_recall@1"]
+    0.5
+
+    ```
+    """
+    from math import comb
+
+    ks = _validate_k(k)
+    _check_lengths(len(blocks), len(references))
+    exp = {kk: 0.0 for kk in ks}
+    opt = {kk: 0.0 for kk in ks}
+    mrr = tied = 0.0
+    for q, (ranking, relevant) in enumerate(zip(blocks, references)):
+        relevant = set(relevant)
+        if not relevant:
+            raise ValueError(f"Query {q} has no relevant target id in `references`; every query needs at least one.")
+        start = 0
+        tied += len(ranking) > 0 and len(ranking[0]) > 1
+        for block in ranking:
+            m = len(block)
+            r = sum(t in relevant for t in block)
+            if r:
+                # the first relevant target lies in this block: rank start + j + 1 with P(first at j)
+                for kk in ks:
+                    cut = kk - start
+                    opt[kk] += cut > 0
+                    if cut >= m:
+                        exp[kk] += 1.0
+                    elif cut > 0:
+                        exp[kk] += 1.0 - comb(m - r, cut) / comb(m, cut)
+                for j in range(m - r + 1):
+                    p_first = comb(m - r, j) / comb(m, j) * r / (m - j)
+                    mrr += p_first / (start + j + 1)
+                break
+            start += m
+    n = len(blocks)
+    out = {f"expected_recall@{kk}": exp[kk] / n for kk in ks}
+    out.update({f"optimistic_recall@{kk}": opt[kk] / n for kk in ks})
+    out["expected_mrr"] = mrr / n
+    out["tied_at_1"] = tied / n
+    out["num_queries"] = n
+    return out

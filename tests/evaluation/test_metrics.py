@@ -154,3 +154,62 @@ def test_input_errors(predictions, references, k, error, match):
 def test_vectorised_input_errors(pred, ref, error, match):
     with pytest.raises(error, match=match):
         recall_at_k(pred, ref, k=1)
+
+
+# ---------------------------------------------------------------------------------------------- ties
+def _brute_force_expected(blocks, relevant, ks):
+    """Average of recall@K / 1/rank over every order of every tie block (exhaustive; small blocks only)."""
+    import itertools
+
+    from semcore_hf.evaluation import recall_at_k
+
+    orders = list(itertools.product(*[list(itertools.permutations(b)) for b in blocks]))
+    rec = {kk: 0.0 for kk in ks}
+    mrr = 0.0
+    for order in orders:
+        ranked = [t for block in order for t in block]
+        m = recall_at_k([ranked], [relevant], k=ks)
+        for kk in ks:
+            rec[kk] += m[f"recall@{kk}"]
+        mrr += m["mrr"]
+    return {kk: v / len(orders) for kk, v in rec.items()}, mrr / len(orders)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    sizes=st.lists(st.integers(1, 4), min_size=1, max_size=4),
+    rel=st.sets(st.integers(0, 15), min_size=1, max_size=3),
+    ks=st.lists(st.integers(1, 12), min_size=1, max_size=3, unique=True),
+)
+def test_tie_aware_recall_equals_the_average_over_all_tie_orders(sizes, rel, ks):
+    from semcore_hf.evaluation import recall_at_k, tie_aware_recall_at_k
+
+    blocks, start = [], 0
+    for m in sizes:
+        blocks.append(list(range(start, start + m)))
+        start += m
+    got = tie_aware_recall_at_k([blocks], [sorted(rel)], k=ks)
+    want, want_mrr = _brute_force_expected(blocks, sorted(rel), sorted(ks))
+    for kk in ks:
+        assert got[f"expected_recall@{kk}"] == pytest.approx(want[kk])
+        ranked = [t for b in blocks for t in b]
+        best = recall_at_k([sorted(ranked, key=lambda t: (blocks_index(blocks, t), t not in rel))], [sorted(rel)], kk)
+        assert got[f"optimistic_recall@{kk}"] == best[f"recall@{kk}"] >= got[f"expected_recall@{kk}"] - 1e-12
+    assert got["expected_mrr"] == pytest.approx(want_mrr)
+    assert got["tied_at_1"] == float(sizes[0] > 1)
+
+
+def blocks_index(blocks, t):
+    return next(i for i, b in enumerate(blocks) if t in b)
+
+
+def test_tie_aware_recall_without_ties_is_plain_recall():
+    from semcore_hf.evaluation import recall_at_k, tie_aware_recall_at_k
+
+    ranked = [["a", "b", "c"], ["x", "y", "z"]]
+    refs = [["b"], ["q"]]
+    got = tie_aware_recall_at_k([[[t] for t in r] for r in ranked], refs, k=[1, 2, 3])
+    plain = recall_at_k(ranked, refs, k=[1, 2, 3])
+    for kk in (1, 2, 3):
+        assert got[f"expected_recall@{kk}"] == got[f"optimistic_recall@{kk}"] == plain[f"recall@{kk}"]
+    assert got["expected_mrr"] == pytest.approx(plain["mrr"])

@@ -51,6 +51,10 @@ def _setup(tok, ext, seed: int, n_sids: int):
     return model, sids, seqs, trie
 
 
+def _reference(model, tok, seqs, prompt, score: str) -> list[float]:
+    return _testing.exhaustive_sid_scores(model, tok, seqs, prompt, score=score)
+
+
 def _assert_same_ranking(rows, scores, ref: list[float], k: int) -> None:
     order = sorted(range(len(ref)), key=lambda r: -ref[r])[:k]
     assert scores == pytest.approx([ref[r] for r in order], abs=1e-4)
@@ -60,47 +64,65 @@ def _assert_same_ranking(rows, scores, ref: list[float], k: int) -> None:
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(seed=st.integers(0, 10_000), n_sids=st.integers(6, 30), beams=st.integers(1, 5), k=st.integers(1, 5))
-def test_fewer_beams_than_sids_with_widening_equals_exhaustive_scoring(tok_ext, seed, n_sids, beams, k):
+@given(
+    seed=st.integers(0, 10_000),
+    n_sids=st.integers(6, 30),
+    beams=st.integers(1, 5),
+    k=st.integers(1, 5),
+    score=st.sampled_from(["mean", "total"]),
+)
+def test_fewer_beams_than_sids_with_widening_equals_exhaustive_scoring(tok_ext, seed, n_sids, beams, k, score):
     tok, ext = tok_ext
     model, sids, seqs, trie = _setup(tok, ext, seed, n_sids)
     prompts = [t2i_prompt(q) for q in QUERIES]
     enc = encode_prompts(tok, prompts)
     width = beams
     while True:  # the retriever's widening rule: double the beams until the list is certified
-        out = sid_beam_search(model, enc, trie, width, k, pad_token_id=tok.pad_token_id)
+        out = sid_beam_search(model, enc, trie, width, k, pad_token_id=tok.pad_token_id, score=score)
         if bool(out.exact.all()):
             break
         width *= 2
     for q, prompt in enumerate(prompts):
-        ref = _testing.exhaustive_sid_scores(model, tok, seqs, prompt)
+        ref = _reference(model, tok, seqs, prompt, score)
         _assert_same_ranking(out.sid_rows[q].tolist()[:k], out.scores[q].tolist()[:k], ref, min(k, n_sids))
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(seed=st.integers(0, 10_000), n_sids=st.integers(6, 30), beams=st.integers(1, 4), k=st.integers(1, 4))
-def test_certificate_is_sound_without_widening(tok_ext, seed, n_sids, beams, k):
+@given(
+    seed=st.integers(0, 10_000),
+    n_sids=st.integers(6, 30),
+    beams=st.integers(1, 4),
+    k=st.integers(1, 4),
+    score=st.sampled_from(["mean", "total"]),
+)
+def test_certificate_is_sound_without_widening(tok_ext, seed, n_sids, beams, k, score):
     # One search with a fixed (small) beam: whenever it claims `exact`, the list must equal exhaustive scoring;
     # when it does not, some pruned prefix really scored above the k-th SID found.
     tok, ext = tok_ext
     model, sids, seqs, trie = _setup(tok, ext, seed, n_sids)
     prompts = [t2i_prompt(q) for q in QUERIES]
-    out = sid_beam_search(model, encode_prompts(tok, prompts), trie, beams, k, pad_token_id=tok.pad_token_id)
+    enc = encode_prompts(tok, prompts)
+    out = sid_beam_search(model, enc, trie, beams, k, pad_token_id=tok.pad_token_id, score=score)
     for q, prompt in enumerate(prompts):
         found = out.sid_rows[q] >= 0
+        ref = _reference(model, tok, seqs, prompt, score)
+        # every SID scoring at least the pruned bound holds its exhaustive rank
+        certified = int((out.scores[q][found] >= out.pruned_bound[q]).sum())
+        rows, scores = out.sid_rows[q][found].tolist(), out.scores[q][found].tolist()
+        _assert_same_ranking(rows[:certified], scores[:certified], ref, certified)
         if bool(out.exact[q]):
-            ref = _testing.exhaustive_sid_scores(model, tok, seqs, prompt)
-            _assert_same_ranking(out.sid_rows[q][found].tolist(), out.scores[q][found].tolist(), ref, min(k, n_sids))
+            _assert_same_ranking(rows, scores, ref, min(k, n_sids))
         else:
             assert float(out.pruned_bound[q]) > float(out.scores[q, -1])
 
 
-def test_scores_are_total_log_probabilities(tok_ext):
+@pytest.mark.parametrize("score", ["mean", "total"])
+def test_scores_are_log_probabilities(tok_ext, score):
     tok, ext = tok_ext
     model, sids, seqs, trie = _setup(tok, ext, 3, 12)
-    out = sid_beam_search(model, encode_prompts(tok, [t2i_prompt(QUERIES[0])]), trie, 64, 12)
+    out = sid_beam_search(model, encode_prompts(tok, [t2i_prompt(QUERIES[0])]), trie, 64, 12, score=score)
     assert bool(out.exact[0]) and float(out.pruned_bound[0]) == float("-inf")  # 64 beams: nothing pruned
-    ref = _testing.exhaustive_sid_scores(model, tok, seqs, t2i_prompt(QUERIES[0]))
+    ref = _reference(model, tok, seqs, t2i_prompt(QUERIES[0]), score)
     for row, score in zip(out.sid_rows[0].tolist(), out.scores[0].tolist()):
         assert score == pytest.approx(ref[row], abs=1e-4)
 
@@ -113,7 +135,7 @@ def lm_retriever(sid_lm_dir, small_index):
 
 @pytest.mark.parametrize("k, beams", [(1, 1), (1, None), (3, 1), (5, 2), (8, 3)])
 def test_every_k_and_beam_count_returns_k_targets(lm_retriever, small_index, k, beams):
-    res = lm_retriever.retrieve(QUERIES, k=k, num_beams=beams, max_num_beams=64)
+    res = lm_retriever.retrieve(QUERIES, k=k, num_beams=beams, max_num_beams=64, certify=k)
     for per in res:
         ids = [r["target_id"] for r in per]
         assert len(ids) == k and len(set(ids)) == k
@@ -125,7 +147,9 @@ def test_k1_beam1_equals_the_exhaustive_best_sid(lm_retriever, small_index):
     seqs = lm_retriever.extension.encode(small_index.sids, lm_retriever.processing_class)
     for q in QUERIES:
         top = lm_retriever.retrieve([q], k=1, num_beams=1, max_num_beams=64)[0][0]
-        ref = _testing.exhaustive_sid_scores(lm_retriever.model, lm_retriever.processing_class, seqs, t2i_prompt(q))
+        ref = _testing.exhaustive_sid_scores(
+            lm_retriever.model, lm_retriever.processing_class, seqs, t2i_prompt(q), score=lm_retriever.score
+        )
         best = max(range(len(ref)), key=ref.__getitem__)
         assert top["sid"] == small_index.sids[best]
         assert top["score"] == pytest.approx(ref[best], abs=1e-4)
@@ -145,7 +169,7 @@ def test_image_queries_k1_beam1(sid_llava_dir, small_index, images):
     assert all(len(per) == 1 and per[0]["exact"] for per in res)
     seqs = retriever.extension.encode(small_index.sids, retriever.processing_class)
     ref = _testing.exhaustive_sid_scores(
-        retriever.model, retriever.processing_class, seqs, i2t_prompt(), images=[images[0]]
+        retriever.model, retriever.processing_class, seqs, i2t_prompt(), images=[images[0]], score=retriever.score
     )
     best = max(range(len(ref)), key=ref.__getitem__)
     assert res[0][0]["sid"] == small_index.sids[best]

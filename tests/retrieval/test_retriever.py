@@ -41,11 +41,14 @@ def test_collision_group_is_expanded_with_one_score(lm_retriever, small_index):
 
 
 def _brute_force_scores(retriever, query):
-    """Teacher-forced total log-prob of every SID's token sequence after the prompt (no beam search)."""
+    """Teacher-forced log-prob (the retriever's score) of every SID after the prompt (no beam search)."""
     from semcore_hf._testing import exhaustive_sid_scores
 
     seqs = retriever.extension.encode(retriever.index.sids, retriever.processing_class)
-    return dict(enumerate(exhaustive_sid_scores(retriever.model, retriever.processing_class, seqs, t2i_prompt(query))))
+    scores = exhaustive_sid_scores(
+        retriever.model, retriever.processing_class, seqs, t2i_prompt(query), score=retriever.score
+    )
+    return dict(enumerate(scores))
 
 
 def test_exhaustive_beams_match_brute_force_scores(lm_retriever, small_index):
