@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-__version__ = "0.1.0.dev0"
+__version__ = "0.1.0.dev0"  # the one source of the version (pyproject.toml reads it)
 
 _EXPORTS = {
     "SIDConfig": "semcore_hf.identifiers",
@@ -24,6 +24,7 @@ _EXPORTS = {
     "SemCORERetriever": "semcore_hf.retrieval",
     "GSVScorer": "semcore_hf.verification",
     "recall_at_k": "semcore_hf.evaluation",
+    "SIDRetrievalEvaluator": "semcore_hf.evaluation",
 }
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "SIDConstrainedLogitsProcessor",
     "SIDDatasetBuilder",
     "SIDIndex",
+    "SIDRetrievalEvaluator",
     "SIDTokenizerExtension",
     "SIDTrie",
     "SemCORERetriever",
@@ -54,7 +56,7 @@ def __getattr__(name: str):
 if TYPE_CHECKING:  # pragma: no cover
     from semcore_hf.data import SIDDatasetBuilder, build_sid_dataset
     from semcore_hf.decoding import SIDConstrainedLogitsProcessor, SIDTrie
-    from semcore_hf.evaluation import recall_at_k
+    from semcore_hf.evaluation import SIDRetrievalEvaluator, recall_at_k
     from semcore_hf.identifiers import SIDBuilder, SIDConfig, SIDIndex, caption_images
     from semcore_hf.retrieval import SemCORERetriever
     from semcore_hf.tokenization import SIDTokenizerExtension

@@ -71,9 +71,15 @@ def build_tokenizer(
 
 
 def build_causal_lm(
-    tokenizer, out_dir: str | os.PathLike | None = None, hidden_size: int = 64, layers: int = 2, seed=0
+    tokenizer,
+    out_dir: str | os.PathLike | None = None,
+    hidden_size: int = 64,
+    layers: int = 2,
+    seed=0,
+    tie_word_embeddings: bool = True,
 ):
-    """A random Qwen2 causal LM (~0.1M parameters) matching `tokenizer`."""
+    """A random Qwen2 causal LM (~0.1M parameters) matching `tokenizer`; `tie_word_embeddings=False` gives it an
+    output embedding of its own (as Llama, Mistral or Qwen2.5-7B have)."""
     import torch
     from transformers import AutoModelForCausalLM, Qwen2Config
 
@@ -89,7 +95,7 @@ def build_causal_lm(
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
         bos_token_id=None,
-        tie_word_embeddings=True,
+        tie_word_embeddings=tie_word_embeddings,
     )
     model = AutoModelForCausalLM.from_config(cfg).eval()
     if out_dir is not None:
@@ -189,15 +195,21 @@ def build_llava(
 
 @contextlib.contextmanager
 def local_hub(root):
-    """Mock `HfApi`'s upload path onto a local folder: a push of `repo_id` lands in `root/{repo_type}s/{repo_id}`.
+    """Mock the Hub on a local folder: a push of `repo_id` lands in `root/{repo_type}s/{repo_id}`; loads by id work.
 
     HF's own suites push to a staging Hub; offline we patch `create_repo`, `create_commit`, `preupload_lfs_files`
-    and `_validate_yaml` (and disable xet) so `push_to_hub` / `upload_folder` write plain files. Yields the list of
-    commits as `(repo_id, repo_type, [paths])`.
+    and `_validate_yaml` (and disable xet) so `push_to_hub` / `upload_folder` write plain files. Every commit is also
+    mirrored into a Hub cache (`root/cache`, the standard `models--user--name/snapshots/<commit>` layout with
+    `refs/main`), and while the context is active `huggingface_hub` uses that cache in offline mode: `hf_hub_download`,
+    `snapshot_download` and every `from_pretrained("user/name")` (transformers, peft, `SIDIndex`, ...) then resolve a
+    pushed repo by its id exactly as they resolve a previously downloaded one, with no `HF_ENDPOINT` or server. The
+    state lives on disk, so re-entering `local_hub(root)` sees earlier pushes. Yields the list of commits as
+    `(repo_id, repo_type, [paths])`.
     """
+    import hashlib
     from unittest import mock
 
-    from huggingface_hub import CommitInfo, CommitOperationAdd, CommitOperationDelete, HfApi
+    from huggingface_hub import CommitInfo, CommitOperationAdd, CommitOperationDelete, HfApi, constants
     from huggingface_hub.hf_api import RepoUrl
 
     commits = []
@@ -208,6 +220,22 @@ def local_hub(root):
     def create_repo(self, repo_id=None, *, repo_type=None, **kw):
         os.makedirs(repo_dir(repo_id, repo_type), exist_ok=True)
         return RepoUrl(f"https://huggingface.co/{'datasets/' if repo_type == 'dataset' else ''}{repo_id}")
+
+    cache = os.path.join(root, "cache")
+
+    def mirror(repo_id, repo_type):
+        """The repo's current files as a new cache snapshot, `refs/main` pointing at it."""
+        folder = os.path.join(cache, f"{repo_type or 'model'}s--{repo_id.replace('/', '--')}")
+        refs = os.path.join(folder, "refs")
+        previous = len(os.listdir(os.path.join(folder, "snapshots"))) if os.path.isdir(folder) else 0
+        commit = hashlib.sha1(f"{repo_type}/{repo_id}@{previous}".encode()).hexdigest()
+        snapshot = os.path.join(folder, "snapshots", commit)
+        shutil.rmtree(snapshot, ignore_errors=True)
+        shutil.copytree(repo_dir(repo_id, repo_type), snapshot)
+        os.makedirs(refs, exist_ok=True)
+        with open(os.path.join(refs, "main"), "w") as f:
+            f.write(commit)
+        return commit
 
     def create_commit(self, repo_id=None, operations=(), *, commit_message="", repo_type=None, **kw):
         d = repo_dir(repo_id, repo_type)
@@ -228,11 +256,12 @@ def local_hub(root):
             elif isinstance(op, CommitOperationDelete) and os.path.exists(dst):
                 (shutil.rmtree if os.path.isdir(dst) else os.remove)(dst)
         commits.append((repo_id, repo_type, [o.path_in_repo for o in operations]))
+        oid = mirror(repo_id, repo_type)
         return CommitInfo(
-            commit_url=f"https://huggingface.co/{repo_id}/commit/0",
+            commit_url=f"https://huggingface.co/{repo_id}/commit/{oid}",
             commit_message=commit_message,
             commit_description="",
-            oid="0" * 40,
+            oid=oid,
             pr_url=None,
         )
 
@@ -242,6 +271,8 @@ def local_hub(root):
         mock.patch.object(HfApi, "preupload_lfs_files", lambda self, *a, **k: None),
         mock.patch.object(HfApi, "_validate_yaml", lambda self, *a, **k: None),
         mock.patch("huggingface_hub.hf_api.is_xet_available", lambda: False),
+        mock.patch.object(constants, "HF_HUB_CACHE", cache),
+        mock.patch.object(constants, "HF_HUB_OFFLINE", True),
     ):
         yield commits
 

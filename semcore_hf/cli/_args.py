@@ -1,4 +1,4 @@
-"""Argparse helpers shared by the sub-commands (private): flag validators, usage errors, dataclass flags.
+"""Argparse helpers shared by the sub-commands (private): flag validators and usage errors.
 
 Only the standard library is imported here, so that parsing (and `--help`) never waits for torch or datasets.
 """
@@ -6,13 +6,10 @@ Only the standard library is imported here, so that parsing (and `--help`) never
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import os
 import re
-import types
-import typing
 
 
 class UsageError(ValueError):
@@ -55,15 +52,27 @@ def positive_float(value: str) -> float:
     return x
 
 
-def unit_float(value: str) -> float:
-    """A number in [0, 1] (nan is refused)."""
+def non_negative_float(value: str) -> float:
+    """A finite number >= 0 (nan and inf are refused)."""
+    import math
+
     try:
         x = float(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {value!r}") from None
-    if not 0.0 <= x <= 1.0:  # also False for nan
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {value!r}")
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value!r}") from None
+    if not (x >= 0.0 and math.isfinite(x)):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value!r}")
     return x
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def log_level(value: str) -> str:
+    """A Python logging level name (any case), upper-cased."""
+    if value.upper() not in LOG_LEVELS:
+        raise argparse.ArgumentTypeError(f"expected one of {', '.join(LOG_LEVELS)}, got {value!r}")
+    return value.upper()
 
 
 def non_empty_str(value: str) -> str:
@@ -146,79 +155,24 @@ def read_json_object(path: str, flag: str) -> dict:
 
 
 def flag_names(message: str, parser: argparse.ArgumentParser) -> str:
-    """Write the Python keywords of flags in an error message as the flags: ``gsv_alpha`` -> ``--gsv-alpha``.
+    """Write the Python keywords of flags in an error message as the flags: ``gsv_weight`` -> ``--gsv-weight``.
 
     Rewritten: ``Cls(name=value)``, ``Cls.name``, ``name=value`` and bare names with an underscore; a bare one-word
     name such as ``seed`` is too common a word to rewrite.
     """
     flags = {}
     for action in parser._actions:
-        if action.option_strings and action.dest != "help":
+        if action.option_strings and action.dest != "help" and action.dest not in flags:
             longs = [o for o in action.option_strings if o.startswith("--")]
-            flags[action.dest] = (longs or action.option_strings)[0]
+            dashed = [o for o in longs if "_" not in o]  # HfArgumentParser also registers `--a_b` for `--a-b`
+            flags[action.dest] = (dashed or longs or action.option_strings)[-1 if dashed else 0]
 
     def call(m: re.Match) -> str:
         return f"{flags[m[1]]} {m[2]}" if m[1] in flags else m[0]
 
     message = re.sub(r"\b[A-Z]\w*\((\w+)=([^,()]*)\)", call, message)  # SIDConfig(num_clusters=3)
     message = re.sub(r"\b[A-Z]\w*\.(\w+)\b", lambda m: flags.get(m[1], m[0]), message)  # SIDConfig.num_clusters
-    message = re.sub(  # gsv_alpha=2, k=20
+    message = re.sub(  # gsv_weight=-1, k=20
         r"(?<![\w.-])(\w+)=(?=[\w.'\"\[(-])", lambda m: f"{flags[m[1]]} " if m[1] in flags else m[0], message
     )
     return re.sub(r"(?<![\w.-])(\w+_\w+)\b", lambda m: flags.get(m[1], m[0]), message)  # num_beams
-
-
-def add_dataclass_arguments(parser: argparse.ArgumentParser, cls: type, prefix: str = "", skip: tuple = ()) -> None:
-    """Add one `--flag` per field of the dataclass `cls`, typed and documented from the field's `metadata["help"]`.
-
-    Defaults are `None` so that `dataclass_from_args` only passes what the user set and the dataclass keeps its own
-    defaults (and its validation) for the rest.
-    """
-    group = parser.add_argument_group(cls.__name__)
-    hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        if f.name in skip:
-            continue
-        flag = "--" + prefix + f.name.replace("_", "-")
-        help_text = f.metadata.get("help", "")
-        default = f.default if f.default is not dataclasses.MISSING else None
-        hint = hints[f.name]
-        args = typing.get_args(hint)
-        kwargs: dict = {
-            "dest": prefix.replace("-", "_") + f.name,
-            "default": None,
-            "help": f"{help_text} (default: {default})",
-        }
-        if hint is bool:
-            kwargs["action"] = argparse.BooleanOptionalAction
-        elif typing.get_origin(hint) is tuple:
-            kwargs.update(nargs=len(args), type=args[0])
-        elif hint in (int, float, str):
-            kwargs["type"] = hint
-        elif isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
-            scalar = [a for a in args if a in (int, float, str)]
-            kwargs["type"] = scalar[0] if scalar else str
-        else:
-            kwargs["type"] = str
-        group.add_argument(flag, **kwargs)
-
-
-def dataclass_from_args(cls: type, args: argparse.Namespace, prefix: str = "", **overrides):
-    """Instantiate `cls` from the flags `add_dataclass_arguments` added (unset flags keep the dataclass defaults).
-
-    Raises:
-        `UsageError`: the dataclass refuses a value; the message names the flag (``--num-clusters``), not the field.
-    """
-    values = {}
-    for f in dataclasses.fields(cls):
-        value = getattr(args, prefix.replace("-", "_") + f.name, None)
-        if value is not None:
-            values[f.name] = tuple(value) if isinstance(value, list) else value
-    values.update(overrides)
-    try:
-        return cls(**values)
-    except (ValueError, TypeError) as e:
-        names = {f.name: "--" + prefix + f.name.replace("_", "-") for f in dataclasses.fields(cls)}
-        message = re.sub(rf"\b{cls.__name__}\.(\w+)\b", lambda m: names.get(m[1], m[0]), str(e))
-        message = re.sub(r"\b(\w+_\w+)\b", lambda m: names.get(m[1], m[0]), message)
-        raise UsageError(message) from e

@@ -9,6 +9,10 @@ Example (Flickr30K, Karpathy split, MLLM captions for the image SIDs, a VLM for 
 Writes `<output-dir>/t2i_index` and/or `<output-dir>/i2t_index` (SIDIndex), `<output-dir>/dataset` (Parquet per
 task and split + dataset card; `trl sft --dataset_name <output-dir>/dataset --dataset_config t2i`) and
 `<output-dir>/build_report.json` (collision statistics and timings).
+
+Launched with `torchrun --nproc-per-node N` or `accelerate launch --num-processes N` (one machine or several), the N
+processes share the embedding (`--embedding_distributed`, set for them) and the first one writes the outputs; within
+one process, `--embedding_devices cuda:0 cuda:1` embeds through a sentence-transformers multi-process pool.
 """
 
 from __future__ import annotations
@@ -18,12 +22,11 @@ import json
 import logging
 import os
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from semcore_hf.cli._args import (
     UsageError,
-    add_dataclass_arguments,
-    dataclass_from_args,
     existing_dir,
     existing_file,
     existing_path,
@@ -36,57 +39,101 @@ from semcore_hf.cli._args import (
 logger = logging.getLogger(__name__)
 
 _STOP_WORD_POLICIES = ("semcore", "english", "none")
+_TASKS = ("t2i", "i2t", "memorize_t2i", "memorize_i2t", "verify_t2i", "verify_i2t", "caption")  # data.prompts.TASKS
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from semcore_hf.data.prompts import TASKS
+@dataclass
+class BuildSIDsArguments:
+    """The input / output flags of `semcore-hf build-sids`; the SID flags are `SIDConfig`'s."""
+
+    _argument_group_name = "input, output and what to build"
+
+    source: str = field(
+        metadata={
+            "help": "Karpathy JSON, image folder with metadata.jsonl, or a save_to_disk dataset folder.",
+            "type": existing_path,
+        }
+    )
+    output_dir: str = field(metadata={"help": "Where indexes, dataset and report are written."})
+    image_root: str | None = field(
+        default=None, metadata={"help": "Base folder of relative image paths.", "type": existing_dir}
+    )
+    caption_column: list[str] | None = field(default=None, metadata={"help": "Caption column(s) of a HF dataset."})
+    image_id_column: str | None = field(default=None, metadata={"help": "Column / key holding unique image ids."})
+    drop_empty: bool = field(
+        default=False, metadata={"help": "Drop empty captions with a warning instead of failing."}
+    )
+    hub_prefix: str | None = field(
+        default=None,
+        metadata={"help": "Also push to the Hub: <PREFIX>-t2i-index, <PREFIX>-i2t-index and <PREFIX>-data."},
+    )
+    direction: str = field(
+        default="t2i", metadata={"help": "Which indexes to build.", "choices": ["t2i", "i2t", "both"]}
+    )
+    t2i_text: str = field(
+        default="generated",
+        metadata={
+            "help": "Text of image SIDs: MLLM-generated captions (no leakage; DESIGN) or the first ground-truth "
+            "caption.",
+            "choices": ["generated", "first_caption"],
+        },
+    )
+    generated_captions: str | None = field(
+        default=None,
+        metadata={"help": "JSON file {image_id: caption} from an earlier captioning run.", "type": existing_file},
+    )
+    caption_images_with: str | None = field(
+        default=None, metadata={"help": "Caption the images with this VLM first.", "type": local_or_hub}
+    )
+    caption_prompt: str = field(
+        default="Describe this image in one sentence.",
+        metadata={"help": "The captioning instruction.", "type": non_empty_str},
+    )
+    tasks: list[str] | None = field(
+        default=None,
+        metadata={"help": "Tasks to emit (default: all of the chosen directions).", "choices": list(_TASKS)},
+    )
+    text_only: bool = field(default=False, metadata={"help": "No image columns: data for a text-only causal LM."})
+    num_negatives: int = field(
+        default=1, metadata={"help": "Negatives per positive in verify tasks.", "type": positive_int}
+    )
+
+
+def _stop_words(value: str):
+    """`--stop-words`: a policy name, or a file with one stop word per line (read here, before anything loads)."""
+    if value in _STOP_WORD_POLICIES:
+        return value
+    if not os.path.isfile(value):
+        raise argparse.ArgumentTypeError(
+            f"expected one of {', '.join(_STOP_WORD_POLICIES)} or a file with one stop word per line, got {value!r}"
+        )
+    with open(value, encoding="utf-8") as f:
+        return [w.strip() for w in f if w.strip()]
+
+
+def _embedding_model(value: str) -> str:
+    return local_or_hub(value)
+
+
+def make_parser(prog: str):
+    from semcore_hf.cli._parser import CommandParser
     from semcore_hf.identifiers import SIDConfig
 
-    io = parser.add_argument_group("input and output")
-    io.add_argument(
-        "--source",
-        required=True,
-        type=existing_path,
-        help="Karpathy JSON, image folder with metadata.jsonl, or a save_to_disk dataset folder.",
+    parser = CommandParser(
+        [BuildSIDsArguments, SIDConfig],
+        prog=prog,
+        description=__doc__.split("\n\n")[0],
+        field_types={"stop_words": _stop_words, "embedding_model": _embedding_model},
     )
-    io.add_argument("--image-root", type=existing_dir, help="Base folder of relative image paths.")
-    io.add_argument("--caption-column", nargs="+", help="Caption column(s) of a HF dataset source.")
-    io.add_argument("--image-id-column", help="Column / key holding unique image ids.")
-    io.add_argument("--drop-empty", action="store_true", help="Drop empty captions with a warning instead of failing.")
-    io.add_argument("--output-dir", required=True, help="Where indexes, dataset and report are written.")
-    io.add_argument("--push-to-hub", metavar="PREFIX", help="Also push to <PREFIX>-t2i-index, -i2t-index, -data.")
-    what = parser.add_argument_group("what to build")
-    what.add_argument("--direction", choices=["t2i", "i2t", "both"], default="t2i")
-    what.add_argument(
-        "--t2i-text",
-        choices=["generated", "first_caption"],
-        default="generated",
-        help="Text of image SIDs: MLLM-generated captions (no leakage; DESIGN) or the first ground-truth caption.",
-    )
-    what.add_argument(
-        "--generated-captions",
-        type=existing_file,
-        help="JSON file {image_id: caption} from an earlier captioning run.",
-    )
-    what.add_argument(
-        "--caption-images-with", metavar="VLM", type=local_or_hub, help="Caption the images with this VLM first."
-    )
-    what.add_argument("--caption-prompt", type=non_empty_str, default="Describe this image in one sentence.")
-    what.add_argument(
-        "--tasks", nargs="+", choices=TASKS, help="Tasks to emit (default: all of the chosen directions)."
-    )
-    what.add_argument("--text-only", action="store_true", help="No image columns: data for a text-only causal LM.")
-    what.add_argument("--num-negatives", type=positive_int, default=1, help="Negatives per positive in verify tasks.")
-    add_dataclass_arguments(parser, SIDConfig)
     for action in parser._actions:
         if action.dest == "stop_words":  # the CLI also reads a list of stop words from a file
-            action.help = action.help.replace(" (default:", "; or a file with one stop word per line (default:")
+            action.help = (action.help or "") + " Or a file with one stop word per line."
+    return parser
 
 
-def _check_arguments(args: argparse.Namespace):
-    """Check every flag combination and the SIDConfig before any data is loaded; returns (config, captions)."""
+def _check_arguments(args: BuildSIDsArguments):
+    """Check every flag combination before any data is loaded; returns the generated captions (or `None`)."""
     from semcore_hf.data.builder import I2T_TASKS, T2I_TASKS
-    from semcore_hf.identifiers import SIDConfig
 
     if os.path.exists(args.output_dir) and not os.path.isdir(args.output_dir):
         raise UsageError(f"--output-dir {args.output_dir} is a file, not a folder")
@@ -100,28 +147,14 @@ def _check_arguments(args: argparse.Namespace):
             )
     if args.text_only and "i2t" in (args.tasks or ()):
         raise UsageError("--tasks i2t (image -> caption SID) needs images; it cannot be built with --text-only")
-    if args.stop_words is not None and args.stop_words not in _STOP_WORD_POLICIES:
-        if not os.path.isfile(args.stop_words):
-            raise UsageError(
-                f"--stop-words must be one of {', '.join(_STOP_WORD_POLICIES)} or a file with one stop word per "
-                f"line, got {args.stop_words!r}"
-            )
-        with open(args.stop_words, encoding="utf-8") as f:
-            args.stop_words = [w.strip() for w in f if w.strip()]
-    if args.embedding_model is not None:
-        try:
-            args.embedding_model = local_or_hub(args.embedding_model)
-        except argparse.ArgumentTypeError as e:
-            raise UsageError(f"argument --embedding-model: {e}") from None
-    generated = None
     if args.generated_captions:
-        generated = read_json_object(args.generated_captions, "--generated-captions")
-    return dataclass_from_args(SIDConfig, args), generated
+        return read_json_object(args.generated_captions, "--generated-captions")
+    return None
 
 
 def _captions_from_vlm(rows, model_id: str, prompt: str) -> dict[str, str]:
     from semcore_hf.identifiers import caption_images
-    from semcore_hf.training.prepare import load_model_and_processor
+    from semcore_hf.modeling import load_model_and_processor
 
     model, processor, _ = load_model_and_processor(model_id, "image_text_to_text")
     out = {}
@@ -148,7 +181,17 @@ def describe_collisions(rep: dict) -> str:
     return line
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: BuildSIDsArguments, config) -> int:
+    from semcore_hf.cli.evaluate import launched_process_group, process_device
+
+    with launched_process_group() as (rank, world, local_rank):
+        if world > 1:  # every process embeds its share of the texts; all build the same indexes
+            config.embedding_distributed = True
+            config.device = process_device(config.device, world, local_rank)
+        return _run(args, config, rank)
+
+
+def _run(args: BuildSIDsArguments, config, rank: int = 0) -> int:
     from semcore_hf.data import (
         build_sid_dataset,
         i2t_targets,
@@ -160,7 +203,7 @@ def run(args: argparse.Namespace) -> int:
     from semcore_hf.identifiers import SIDBuilder
 
     out = Path(args.output_dir)
-    config, generated_captions = _check_arguments(args)
+    generated_captions = _check_arguments(args)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     source_kwargs = dict(image_root=args.image_root, drop_empty=args.drop_empty)
@@ -176,8 +219,9 @@ def run(args: argparse.Namespace) -> int:
     rows = load_image_caption_source(args.source, **source_kwargs)
     if args.caption_images_with:
         generated = _captions_from_vlm(rows, args.caption_images_with, args.caption_prompt)
-        (out / "generated_captions.json").parent.mkdir(parents=True, exist_ok=True)
-        (out / "generated_captions.json").write_text(json.dumps(generated, indent=1))
+        if rank == 0:
+            (out / "generated_captions.json").parent.mkdir(parents=True, exist_ok=True)
+            (out / "generated_captions.json").write_text(json.dumps(generated, indent=1))
         source_kwargs["generated_captions"] = generated
         rows = load_image_caption_source(args.source, **source_kwargs, check_images=False)
     timings["load"] = time.perf_counter() - t0
@@ -189,14 +233,18 @@ def run(args: argparse.Namespace) -> int:
         t = time.perf_counter()
         ids, texts = t2i_targets(rows, text=args.t2i_text)
         indexes["t2i"] = builder.build(texts, ids, target_modality="image")
-        indexes["t2i"].save_pretrained(out / "t2i_index")
+        if rank == 0:
+            indexes["t2i"].save_pretrained(out / "t2i_index")
         timings["t2i_index"] = time.perf_counter() - t
     if args.direction in ("i2t", "both"):
         t = time.perf_counter()
         ids, texts = i2t_targets(rows)
         indexes["i2t"] = builder.build(texts, ids, target_modality="text")
-        indexes["i2t"].save_pretrained(out / "i2t_index")
+        if rank == 0:
+            indexes["i2t"].save_pretrained(out / "i2t_index")
         timings["i2t_index"] = time.perf_counter() - t
+    if rank != 0:  # the other processes helped embed; the first one writes the dataset and the report
+        return 0
     for direction, index in indexes.items():
         report[f"{direction}_collisions"] = index.collision_report()
         rep = report[f"{direction}_collisions"]
@@ -221,8 +269,8 @@ def run(args: argparse.Namespace) -> int:
     for task, splits in report["rows"].items():
         print(f"  {task}: " + ", ".join(f"{s}={n}" for s, n in splits.items()))
     print(f"Written to {out}")
-    if args.push_to_hub:
+    if args.hub_prefix:
         for direction, index in indexes.items():
-            index.push_to_hub(f"{args.push_to_hub}-{direction}-index")
-        push_sid_dataset_to_hub(out / "dataset", f"{args.push_to_hub}-data")
+            index.push_to_hub(f"{args.hub_prefix}-{direction}-index")
+        push_sid_dataset_to_hub(out / "dataset", f"{args.hub_prefix}-data")
     return 0

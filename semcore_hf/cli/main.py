@@ -1,13 +1,19 @@
 """`semcore-hf`: the whole SemCORE pipeline from a shell.
 
-    semcore-hf build-sids  --source data.json --image-root images/ --output-dir out/sids ...
-    semcore-hf train       --config recipes/t2i_causal_lm_lora.yaml
-    semcore-hf retrieve    --model out/model --index out/sids/t2i_index --query "a dog on the grass"
-    semcore-hf evaluate    --model out/model --index out/sids/t2i_index --dataset out/sids/dataset ...
-    semcore-hf demo        --output-dir outputs/demo
+    semcore-hf build-sids     --source data.json --image-root images/ --output-dir out/sids ...
+    semcore-hf prepare-model  --model_name_or_path HuggingFaceTB/SmolLM2-135M-Instruct --output_dir out/sid_ready
+    trl sft                   --config recipes/t2i_causal_lm_lora.yaml      # TRL's own CLI, or:
+    semcore-hf train          --config recipes/t2i_causal_lm_lora.yaml      # prepare + trl sft in one step
+    semcore-hf push-to-hub    --model_dir out/t2i_lora --repo_id user/semcore-t2i --index out/sids/t2i_index
+    semcore-hf retrieve       --model user/semcore-t2i --query "a dog on the grass"
+    semcore-hf evaluate       --model out/model --index out/sids/t2i_index --source data.json ...
+    semcore-hf env            (versions, for bug reports)
+    semcore-hf demo           --output-dir outputs/demo
 
-Each sub-command lives in its own module (`semcore_hf.cli.<name>`) with `add_arguments(parser)` and `run(args)`;
-modules are imported only when their sub-command runs, so `semcore-hf --help` is instant.
+Each sub-command lives in its own module (`semcore_hf.cli.<name>`): `make_parser(prog)` returns an
+`HfArgumentParser` over its argument dataclasses (with `--config` YAML) and `run(*arguments)` runs it (`demo` keeps
+an argparse `add_arguments(parser)` / `run(args)`). Modules are imported only when their sub-command runs, so
+`semcore-hf --help` is instant.
 
 Errors are one line, ``semcore-hf <command>: error: <message>``, naming the flag: exit status 2 for a bad flag value
 or combination (checked before any model, data or image is loaded), 1 for a failure while running. `--debug` shows
@@ -22,13 +28,22 @@ import logging
 import sys
 import typing
 
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+from semcore_hf.cli._args import log_level
 
 COMMANDS = {
     "build-sids": ("semcore_hf.cli.build_sids", "Build SIDs (SIDIndex) and the TRL training splits for a dataset."),
-    "train": ("semcore_hf.cli.train", "Fine-tune a causal LM or VLM to generate SIDs (trl sft recipe)."),
+    "prepare-model": (
+        "semcore_hf.cli.prepare_model",
+        "Make a base model SID-ready (structure tokens, embeddings) for `trl sft`.",
+    ),
+    "train": ("semcore_hf.cli.train", "prepare-model + TRL SFT on a recipe, in one step (any trl sft flag)."),
+    "push-to-hub": (
+        "semcore_hf.cli.push_to_hub",
+        "Push a trained model or adapter with its tokenizer, SID index and card.",
+    ),
     "retrieve": ("semcore_hf.cli.retrieve", "Retrieve targets for text or image queries (constrained beam search)."),
     "evaluate": ("semcore_hf.cli.evaluate", "Recall@K / MRR of a trained model on a built SID dataset."),
+    "env": ("semcore_hf.cli.env", "Print the versions of Python, semcore_hf and its stack (for bug reports)."),
     "demo": ("semcore_hf.cli.demo", "End-to-end demo on real small models and real data, offline."),
 }
 
@@ -44,18 +59,12 @@ def _one_line(message: str) -> str:
     return " ".join(str(message).split())
 
 
-def _log_level(value: str) -> str:
-    if value.upper() not in LOG_LEVELS:
-        raise argparse.ArgumentTypeError(f"expected one of {', '.join(LOG_LEVELS)}, got {value!r}")
-    return value.upper()
-
-
 def _add_global_flags(parser: argparse.ArgumentParser, defaults: bool) -> None:
     # On the top-level parser and on each command's, so `semcore-hf --debug retrieve ...` and
     # `semcore-hf retrieve ... --debug` both work; the command's copies default to None (= the top-level value).
     group = parser.add_argument_group("global options")
     group.add_argument(
-        "--log-level", type=_log_level, default="INFO" if defaults else None, help="Python logging level (INFO)."
+        "--log-level", type=log_level, default="INFO" if defaults else None, help="Python logging level (INFO)."
     )
     group.add_argument(
         "--debug",
@@ -83,24 +92,33 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 1
     module = importlib.import_module(COMMANDS[known.command][0])
-    cmd_parser = _Parser(prog=f"semcore-hf {known.command}", description=COMMANDS[known.command][1])
-    module.add_arguments(cmd_parser)
-    _add_global_flags(cmd_parser, defaults=False)
-    if getattr(module, "PASS_THROUGH_UNKNOWN", False):
-        # e.g. `train`: every flag it does not know goes to TRL's parser (SFTConfig / ModelConfig overrides).
-        args, args.overrides = cmd_parser.parse_known_args(rest)
-    else:
-        args = cmd_parser.parse_args(rest)
-    debug = bool(known.debug or args.debug)
-    args.debug = debug
-    logging.basicConfig(
-        level=getattr(logging, args.log_level or known.log_level),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    prog, description = f"semcore-hf {known.command}", COMMANDS[known.command][1]
     from semcore_hf.cli._args import UsageError, flag_names
 
+    if hasattr(module, "add_arguments"):  # `demo`: a plain argparse command
+        cmd_parser = _Parser(prog=prog, description=description)
+        module.add_arguments(cmd_parser)
+        _add_global_flags(cmd_parser, defaults=False)
+        args = cmd_parser.parse_args(rest)
+        arguments, flags = (args,), args
+    else:
+        cmd_parser = module.make_parser(prog)
+        try:
+            arguments, flags = cmd_parser.parse_command(rest)
+        except UsageError as e:
+            if known.debug or "--debug" in rest:
+                raise
+            cmd_parser.error(str(e))
+    debug = bool(known.debug or flags.debug)
+    logging.basicConfig(
+        level=getattr(logging, getattr(flags, "log_level", None) or known.log_level),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if hasattr(module, "add_arguments"):
+        args.debug = debug
+
     try:
-        return int(module.run(args) or 0)
+        return int(module.run(*arguments) or 0)
     except UsageError as e:
         if debug:
             raise

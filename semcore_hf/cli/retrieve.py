@@ -6,55 +6,94 @@ semcore-hf retrieve --model outputs/vlm --index outputs/sids/i2t_index --image p
 
 from __future__ import annotations
 
-import argparse
 import json
+from dataclasses import dataclass, field
 
 from semcore_hf.cli._args import (
     UsageError,
     existing_file,
     local_or_hub,
     non_empty_str,
+    non_negative_float,
     positive_int,
     read_json_object,
-    unit_float,
 )
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--model", required=True, type=local_or_hub, help="Trained model directory or Hub id (LoRA adapters merge)."
+@dataclass
+class RetrieveArguments:
+    """The flags of `semcore-hf retrieve` (also the keys of its `--config` YAML)."""
+
+    model: str = field(
+        metadata={"help": "Trained model folder or Hub id (LoRA adapters are merged).", "type": local_or_hub}
     )
-    parser.add_argument(
-        "--index", required=True, type=local_or_hub, help="SIDIndex directory or Hub id of this direction's targets."
+    index: str | None = field(
+        default=None,
+        metadata={
+            "help": "SIDIndex folder or Hub id of this direction's targets (default: the model's own sid_index/).",
+            "type": local_or_hub,
+        },
     )
-    q = parser.add_mutually_exclusive_group(required=True)
-    q.add_argument("--query", action="append", type=non_empty_str, help="A text query (T2I); repeat for several.")
-    q.add_argument("--queries-file", type=existing_file, help="A text file with one query per line.")
-    q.add_argument("--image", action="append", type=existing_file, help="An image path (I2T); repeat for several.")
-    parser.add_argument("-k", type=positive_int, default=10, help="Targets per query (default: 10).")
-    parser.add_argument("--num-beams", type=positive_int, help="Beams of the constrained search (default: k).")
-    parser.add_argument(
-        "--max-num-beams",
-        type=positive_int,
-        help="Most beams the exact search may widen to for a query it cannot certify (default: max(4 x beams, 32)).",
+    query: list[str] | None = field(
+        default=None,
+        metadata={"help": "A text query (T2I); repeat for several.", "type": non_empty_str, "action": "extend"},
     )
-    parser.add_argument(
-        "--certify",
-        type=positive_int,
-        help="Widen the search until this many leading ranks are certified exact (default: 1).",
+    queries_file: str | None = field(
+        default=None, metadata={"help": "A text file with one query per line.", "type": existing_file}
     )
-    parser.add_argument("--batch-size", type=positive_int, default=8, help="Queries per batch (default: 8).")
-    parser.add_argument(
-        "--gsv-alpha", type=unit_float, help="Enable GSV re-ranking with this generation weight, in [0, 1]."
+    image: list[str] | None = field(
+        default=None,
+        metadata={"help": "An image path (I2T); repeat for several.", "type": existing_file, "action": "extend"},
     )
-    parser.add_argument(
-        "--candidate-texts", type=existing_file, help="JSON {target_id: text} shown to GSV (captions of candidates)."
+    k: int = field(default=10, metadata={"help": "Targets per query.", "type": positive_int, "aliases": ["-k"]})
+    num_beams: int | None = field(
+        default=None, metadata={"help": "Beams of the constrained search (default: k).", "type": positive_int}
     )
-    parser.add_argument("--device", help="cpu, cuda, ... (default: cuda if available).")
-    parser.add_argument("--json", action="store_true", help="Print JSON instead of a table.")
+    max_num_beams: int | None = field(
+        default=None,
+        metadata={
+            "help": "Most beams the exact search may widen to for a query it cannot certify (default: "
+            "max(4 x beams, 32)).",
+            "type": positive_int,
+        },
+    )
+    certify: int | None = field(
+        default=None,
+        metadata={
+            "help": "Widen the search until this many leading ranks are certified exact (default: 1).",
+            "type": positive_int,
+        },
+    )
+    batch_size: int = field(default=8, metadata={"help": "Queries per batch.", "type": positive_int})
+    gsv_weight: float | None = field(
+        default=None,
+        metadata={
+            "help": "Enable GSV re-ranking: final = generation + WEIGHT * log P(yes) (choose it on a validation "
+            "split).",
+            "type": non_negative_float,
+        },
+    )
+    candidate_texts: str | None = field(
+        default=None,
+        metadata={"help": "JSON {target_id: text} shown to GSV (captions of candidates).", "type": existing_file},
+    )
+    device: str | None = field(default=None, metadata={"help": "cpu, cuda, ... (default: cuda if available)."})
+    json: bool = field(default=False, metadata={"help": "Print JSON instead of a table."})
+
+    def __post_init__(self):
+        given = [name for name in ("query", "queries_file", "image") if getattr(self, name)]
+        if len(given) != 1:
+            flags = ", ".join(f"--{n.replace('_', '-')}" for n in ("query", "queries_file", "image"))
+            raise ValueError(f"give exactly one of {flags}" + (f" (got {', '.join(given)})" if given else ""))
 
 
-def run(args: argparse.Namespace) -> int:
+def make_parser(prog: str):
+    from semcore_hf.cli._parser import CommandParser
+
+    return CommandParser([RetrieveArguments], prog=prog, description=__doc__.split("\n\n")[0])
+
+
+def run(args: RetrieveArguments) -> int:
     # Queries and candidate texts are read (and checked) before the model is loaded.
     if args.image:
         from semcore_hf.modeling import open_image
@@ -78,20 +117,20 @@ def run(args: argparse.Namespace) -> int:
     else:
         queries = labels = list(args.query)
     texts = read_json_object(args.candidate_texts, "--candidate-texts") if args.candidate_texts else None
-    if texts is not None and args.gsv_alpha is None:
-        raise UsageError("--candidate-texts is only used by GSV re-ranking: add --gsv-alpha")
+    if texts is not None and args.gsv_weight is None:
+        raise UsageError("--candidate-texts is only used by GSV re-ranking: add --gsv-weight")
 
     from semcore_hf.retrieval import SemCORERetriever
 
     retriever = SemCORERetriever.from_pretrained(
-        args.model, args.index, device=args.device, gsv=args.gsv_alpha is not None, candidate_texts=texts
+        args.model, args.index, device=args.device, gsv=args.gsv_weight is not None, candidate_texts=texts
     )
     results = retriever.retrieve(
         queries,
         k=args.k,
         num_beams=args.num_beams,
         batch_size=args.batch_size,
-        gsv_alpha=args.gsv_alpha,
+        gsv_weight=args.gsv_weight,
         max_num_beams=args.max_num_beams,
         certify=args.certify,
     )

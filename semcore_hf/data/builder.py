@@ -11,6 +11,7 @@ Each task is one builder config, emitted as a `datasets.DatasetDict` of the sour
 | `memorize_i2t` | `memorize_caption_prompt(caption)` | caption SID | no | one per caption |
 | `verify_t2i` | `verify_t2i_prompt(caption)`; text_only: `verify_t2i_text_prompt(caption, gen)` | yes / no | VLM | * |
 | `verify_i2t` | `verify_i2t_prompt(caption)`; text_only: `verify_t2i_text_prompt(caption, gen)` | yes / no | VLM | * |
+| `caption` | `caption_prompt()` | the caption | `[image]` | one per caption (no index needed) |
 
 `gen` is the generated caption of the candidate (verify_t2i) or query (verify_i2t) image, standing in for the image
 with text-only models; `*` = (1 + num_negatives) per caption.
@@ -46,7 +47,7 @@ from datasets.fingerprint import Hasher
 
 from semcore_hf.data import prompts
 from semcore_hf.data.sources import SOURCE_FEATURES, caption_id, load_image_caption_source, verify_image
-from semcore_hf.tokenization.sid_format import sid_to_completion
+from semcore_hf.identifiers.sid_format import sid_to_completion
 
 T2I_TASKS = ("t2i", "memorize_t2i", "verify_t2i")
 I2T_TASKS = ("i2t", "memorize_i2t", "verify_i2t")
@@ -62,7 +63,7 @@ _MESSAGES_STRING = List({"role": Value("string"), "content": Value("string")})
 
 def task_has_images(task: str, text_only: bool = False) -> bool:
     """Whether rows of `task` carry an `images` column (i.e. need a VLM)."""
-    if task == "i2t":
+    if task in ("i2t", "caption"):
         return True
     return task in ("memorize_t2i", "verify_t2i", "verify_i2t") and not text_only
 
@@ -326,13 +327,16 @@ def _check_arguments(
     if unknown:
         raise ValueError(f"Unknown task(s) {unknown}; choose among {list(prompts.TASKS)}.")
     for task in tasks:
+        if task == "caption":  # image -> its caption: no identifiers involved
+            continue
         needed, present = ("t2i_index", has_t2i) if task in T2I_TASKS else ("i2t_index", has_i2t)
         if not present:
             raise ValueError(f"Task {task!r} needs `{needed}` (a SIDIndex or its directory).")
     if not isinstance(text_only, bool):
         raise TypeError(f"text_only must be True or False, got {text_only!r}.")
-    if text_only and "i2t" in tasks:
-        raise ValueError("Task 'i2t' (image -> caption SID) needs images; it has no text_only variant.")
+    for task in ("i2t", "caption"):
+        if text_only and task in tasks:
+            raise ValueError(f"Task {task!r} shows the image; it has no text_only variant.")
     if not isinstance(num_negatives, int) or isinstance(num_negatives, bool) or num_negatives < 1:
         raise ValueError(f"num_negatives must be a positive integer, got {num_negatives!r}.")
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
@@ -503,6 +507,19 @@ class _TaskRows:
                     "target_id": image_id,
                     "sid": sid,
                     "query_id": caption_id(image_id, j),
+                }
+
+    def caption(self) -> Iterator[dict]:
+        for i, (image_id, caps) in enumerate(zip(self.ids, self.captions)):
+            image = self._image(i)
+            for j, cap in enumerate(caps):
+                yield {
+                    "prompt": prompts.caption_prompt(),
+                    "completion": self._completion(cap),
+                    "images": [image],
+                    "target_id": caption_id(image_id, j),
+                    "sid": "",
+                    "query_id": image_id,
                 }
 
     def i2t(self) -> Iterator[dict]:

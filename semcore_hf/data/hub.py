@@ -175,6 +175,44 @@ def push_sid_dataset_to_hub(
     return _upload(api, folder, repo_id, private, revision, commit_message, create_pr)
 
 
+def load_sid_dataset(
+    name_or_path: str | os.PathLike,
+    task: str | None = None,
+    split: str | None = None,
+    *,
+    revision: str | None = None,
+    token: str | None = None,
+) -> Any:
+    """Load SID training data by folder or Hub dataset id: one task (`name=task`), as `trl sft` reads it.
+
+    A Hub repo is downloaded as a snapshot (`huggingface_hub.snapshot_download`, Parquet and card only) and read
+    with `datasets.load_dataset` from there, so it also loads from the Hub cache offline, where `load_dataset("user/
+    name")` itself needs the Hub.
+
+    Args:
+        name_or_path (`str` or `os.PathLike`): a `save_sid_dataset` folder or a Hub dataset id.
+        task (`str`, *optional*): the config (`t2i`, `memorize_t2i`, ...); the card's default if omitted.
+        split (`str`, *optional*): e.g. `"train"` or `"train+validation+test"`; a `DatasetDict` of every split if
+            omitted.
+        revision (`str`, *optional*), token (`str`, *optional*): of the Hub repo.
+
+    Returns:
+        `datasets.DatasetDict` or `datasets.Dataset`.
+    """
+    import datasets
+
+    from semcore_hf.hub import snapshot
+
+    folder = snapshot(
+        name_or_path,
+        repo_type="dataset",
+        revision=revision,
+        token=token,
+        allow_patterns=["README.md", "*/*.parquet"],
+    )
+    return datasets.load_dataset(str(folder), name=task, split=split)
+
+
 # --------------------------------------------------------------------------------------------------------------------
 # private helpers
 # --------------------------------------------------------------------------------------------------------------------
@@ -238,12 +276,7 @@ def _dataset_card(datasets_by_task, paths, default_task, pretty_name, card_text)
         if task == default_task:
             entry["default"] = True
         configs.append(entry)
-    meta = {
-        "configs": configs,
-        "tags": ["semcore", "generative-retrieval", "cross-modal-retrieval", "trl", "sft"],
-        "pretty_name": pretty_name or "SemCORE SID training data",
-    }
-    from semcore_hf.model_cards import render_card
+    from semcore_hf.model_cards import dataset_card
 
     split_rows = [
         {
@@ -253,11 +286,12 @@ def _dataset_card(datasets_by_task, paths, default_task, pretty_name, card_text)
         }
         for task, dd in datasets_by_task.items()
     ]
-    return render_card(
-        "dataset_card",
-        metadata_yaml=yaml.safe_dump(meta, sort_keys=False),
-        pretty_name=meta["pretty_name"],
+    card = dataset_card(
+        configs,
+        tags=["semcore", "generative-retrieval", "cross-modal-retrieval", "trl", "sft"],
+        pretty_name=pretty_name or "SemCORE SID training data",
         split_rows=split_rows,
         default_task=default_task,
         card_text=card_text.strip() if card_text else None,
     )
+    return card.content

@@ -10,9 +10,10 @@ parts' text joined (see `to_text_only`).
 
 from __future__ import annotations
 
+from semcore_hf.identifiers.captioning import CAPTION_PROMPT
 from semcore_hf.modeling.inputs import to_text_only  # noqa: F401  (re-exported: the prompt helpers' users need it)
 
-TASKS = ("t2i", "i2t", "memorize_t2i", "memorize_i2t", "verify_t2i", "verify_i2t")
+TASKS = ("t2i", "i2t", "memorize_t2i", "memorize_i2t", "verify_t2i", "verify_i2t", "caption")
 
 # Short on purpose: every token of boilerplate is paid in every training row and every query (the instruction only has
 # to tell the tasks apart). Bump PROMPT_FORMAT when any text here changes: models record the format they were trained
@@ -23,9 +24,13 @@ I2T_INSTRUCTION = "Find a caption for this image."
 MEMORIZE_IMAGE_INSTRUCTION = "Name this image."
 MEMORIZE_TEXT_INSTRUCTION = "Name the image described as: {text}"
 MEMORIZE_CAPTION_INSTRUCTION = "Name the caption: {text}"
+# Verification prompts put the query before the candidate, so the prefix a query's candidates share (its text, or
+# its image for I2T) is encoded once for all of them (GSVScorer(share_prefix=True)).
 VERIFY_T2I_INSTRUCTION = 'Does this image match "{query}"? yes or no'
-VERIFY_T2I_TEXT_INSTRUCTION = 'Does an image described as "{candidate}" match "{query}"? yes or no'
+VERIFY_T2I_TEXT_INSTRUCTION = 'Query: "{query}". Does an image described as "{candidate}" match it? yes or no'
 VERIFY_I2T_INSTRUCTION = 'Does "{candidate}" describe this image? yes or no'
+# image -> its human caption: aligns a VLM before SIDs are built from its captions
+CAPTION_INSTRUCTION = CAPTION_PROMPT
 YES, NO = "yes", "no"
 
 
@@ -74,6 +79,11 @@ def verify_t2i_text_prompt(query: str, candidate: str) -> list[dict]:
 def verify_i2t_prompt(candidate: str) -> list[dict]:
     """GSV for I2T: does the candidate caption describe the image (in `images`)?"""
     return user_message(VERIFY_I2T_INSTRUCTION.format(candidate=candidate), with_image=True)
+
+
+def caption_prompt() -> list[dict]:
+    """Image -> its caption (the `caption` task: a VLM's alignment stage, before it captions images for SIDs)."""
+    return user_message(CAPTION_INSTRUCTION, with_image=True)
 
 
 def assistant_message(text: str) -> list[dict]:

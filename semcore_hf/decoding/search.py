@@ -27,6 +27,7 @@ The loop runs inside `model.generate(custom_generate=...)`, so transformers prep
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -50,6 +51,10 @@ class SIDSearchOutput:
         exact (`torch.BoolTensor` of shape `(batch,)`): whether the list is provably the exhaustive top-`num_sids`.
         pruned_bound (`torch.FloatTensor` of shape `(batch,)`): best score of a pruned prefix (`-inf` if none).
         num_beams (`int`): beams per query of this search.
+        steps (`int`): decoding steps run (one model forward each, after the prompt's).
+        model_seconds (`float`): wall time spent in the model's forward passes (prompt included); the rest of the
+            search's time is its own work (trie windows, gathers, top-k, re-ordering). CPU timing: on a GPU the
+            forward passes are asynchronous and this is not meaningful without synchronisation.
     """
 
     sid_rows: torch.Tensor
@@ -57,6 +62,8 @@ class SIDSearchOutput:
     exact: torch.Tensor
     pruned_bound: torch.Tensor
     num_beams: int
+    steps: int = 0
+    model_seconds: float = 0.0
 
 
 SCORES = ("mean", "total")
@@ -187,7 +194,10 @@ def _sid_search_loop(
     n_edges = t["child_token"].shape[0]
     n_leaves = t["leaf_node"].shape[0]
 
+    clock = time.perf_counter()
     outputs = model._prefill(input_ids, generation_config, model_kwargs)
+    model_seconds = time.perf_counter() - clock
+    steps = 0
     model_kwargs = model._update_model_kwargs_for_generation(outputs, model_kwargs, is_encoder_decoder=False)
     for key in (*MULTIMODAL_INPUTS_TO_DROP_OUTSIDE_PREFILL, "image_grid_thw", "video_grid_thw"):
         model_kwargs.pop(key, None)  # consumed by the prefill; not per beam row
@@ -282,8 +292,19 @@ def _sid_search_loop(
         beams, active = beams_next, active[keep_idx]
 
         model_inputs = model.prepare_inputs_for_generation(seqs, next_sequence_length=1, **model_kwargs)
+        clock = time.perf_counter()
         outputs = model(**model_inputs, return_dict=True)
+        model_seconds += time.perf_counter() - clock
+        steps += 1
         model_kwargs = model._update_model_kwargs_for_generation(outputs, model_kwargs, is_encoder_decoder=False)
 
     exact = out_pruned <= out_score[:, -1]
-    return SIDSearchOutput(sid_rows=out_row, scores=out_score, exact=exact, pruned_bound=out_pruned, num_beams=width)
+    return SIDSearchOutput(
+        sid_rows=out_row,
+        scores=out_score,
+        exact=exact,
+        pruned_bound=out_pruned,
+        num_beams=width,
+        steps=steps,
+        model_seconds=model_seconds,
+    )

@@ -469,20 +469,63 @@ class SIDTrie:
             meta["sha256"] = {TRIE_WEIGHTS_NAME: hashlib.sha256((tmp / TRIE_WEIGHTS_NAME).read_bytes()).hexdigest()}
             (tmp / TRIE_CONFIG_NAME).write_text(json.dumps(meta, indent=2, sort_keys=True), encoding="utf-8")
 
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *,
+        token: str | None = None,
+        private: bool | None = None,
+        revision: str | None = None,
+        commit_message: str = "Upload SID trie",
+        create_pr: bool = False,
+    ) -> Any:
+        """Push the trie (`save_pretrained`'s two files) to the Hub repo `repo_id` in one commit; `from_pretrained`
+        loads it back by id. Returns the `huggingface_hub.CommitInfo`."""
+        import tempfile
+
+        from semcore_hf.hub import upload_artefact
+
+        with tempfile.TemporaryDirectory(prefix="semcore_trie_") as tmp:
+            self.save_pretrained(Path(tmp) / "trie")
+            return upload_artefact(
+                Path(tmp) / "trie",
+                repo_id,
+                token=token,
+                private=private,
+                revision=revision,
+                commit_message=commit_message,
+                create_pr=create_pr,
+            )
+
     @classmethod
-    def from_pretrained(cls, pretrained_directory: str | os.PathLike, tokenizer: Any = None) -> SIDTrie:
-        """Load a trie saved by `save_pretrained`; with `tokenizer`, check it is the one the trie was built with.
+    def from_pretrained(
+        cls,
+        pretrained_directory: str | os.PathLike,
+        tokenizer: Any = None,
+        *,
+        revision: str | None = None,
+        token: str | bool | None = None,
+    ) -> SIDTrie:
+        """Load a trie saved by `save_pretrained` (a folder, or a Hub repo id it was pushed to); with `tokenizer`,
+        check it is the one the trie was built with.
 
         The arrays are checked against each other and against `sid_trie.json` (sizes, monotone offsets, sorted
         children, leaves), so a truncated, corrupt or mismatched file is refused with a `ValueError` naming it.
 
         Args:
-            pretrained_directory (`str` or `os.PathLike`): Directory with `sid_trie.safetensors` + `sid_trie.json`.
+            pretrained_directory (`str` or `os.PathLike`): Directory with `sid_trie.safetensors` + `sid_trie.json`,
+                or the Hub repo id `push_to_hub` pushed them to.
             tokenizer (`PreTrainedTokenizerBase` or `ProcessorMixin`, *optional*, defaults to `None`):
                 The model's tokenizer; a different vocabulary raises a `ValueError` naming both fingerprints.
+            revision (`str`, *optional*), token (`str` or `bool`, *optional*): of the Hub repo.
         """
         from safetensors.numpy import load as load_arrays
 
+        if not os.path.isdir(os.path.expanduser(str(pretrained_directory))):  # a Hub repo id
+            from semcore_hf.hub import snapshot
+
+            names = [TRIE_CONFIG_NAME, TRIE_WEIGHTS_NAME]
+            pretrained_directory = snapshot(pretrained_directory, revision=revision, token=token, allow_patterns=names)
         d = resolve_artefact_dir(pretrained_directory)
         if not (d / TRIE_WEIGHTS_NAME).is_file() or not (d / TRIE_CONFIG_NAME).is_file():
             raise FileNotFoundError(f"No {TRIE_WEIGHTS_NAME} / {TRIE_CONFIG_NAME} in {pretrained_directory}.")

@@ -85,12 +85,18 @@ def evaluate_retriever(
     k: Sequence[int] = (1, 5, 10),
     num_beams: int | None = None,
     batch_size: int = 8,
-    gsv_alpha: float | None = None,
+    gsv_weight: float | None = None,
     max_num_beams: int | None = None,
     certify: int | None = None,
     show_progress: bool = True,
+    shard: bool | None = None,
 ) -> dict[str, Any]:
     """Run `retriever.retrieve` on every query and score Recall@K / MRR.
+
+    Under `accelerate launch` or `torchrun` (an initialised `torch.distributed` process group of N processes), each
+    process retrieves a contiguous 1/N of the queries, cut at batch boundaries so that every batch holds the queries
+    it holds in one process, and the results are all-gathered in query order: every process returns exactly what a
+    single process returns (timing aside).
 
     Args:
         retriever (`SemCORERetriever` or any object with the same `retrieve`): restrict it to
@@ -99,11 +105,13 @@ def evaluate_retriever(
         k (`Sequence[int]`, *optional*, defaults to `(1, 5, 10)`): the cut-offs.
         num_beams (`int`, *optional*): beams of the constrained search (defaults to `max(k)`).
         batch_size (`int`, *optional*, defaults to 8): queries per `generate` call.
-        gsv_alpha (`float`, *optional*): GSV weight (see `SemCORERetriever.retrieve`); `None` disables GSV.
+        gsv_weight (`float`, *optional*): GSV weight (see `SemCORERetriever.retrieve`); `None` disables GSV.
         max_num_beams (`int`, *optional*): most beams the exact search may widen to (see
             `SemCORERetriever.retrieve`).
         certify (`int`, *optional*): leading ranks the search must certify before it stops widening.
-        show_progress (`bool`, *optional*, defaults to `True`): tqdm over batches.
+        show_progress (`bool`, *optional*, defaults to `True`): tqdm over batches (on the first process only).
+        shard (`bool`, *optional*): split the queries across the `torch.distributed` processes; by default whenever
+            a process group of more than one process is initialised. `False` has every process run every query.
 
     Returns:
         `dict`: `metrics` (recall@K, mrr, ...), `seconds_per_query`, `exact_fraction` (queries whose whole ranking
@@ -116,16 +124,22 @@ def evaluate_retriever(
     kmax = min(max(k), rankable)
     t0 = time.perf_counter()
     kwargs = {k_: v for k_, v in (("max_num_beams", max_num_beams), ("certify", certify)) if v is not None}
-    results = retriever.retrieve(
-        query_set.queries,
-        k=kmax,
-        num_beams=num_beams or kmax,
-        batch_size=batch_size,
-        direction=query_set.direction,
-        gsv_alpha=gsv_alpha,
-        show_progress=show_progress,
-        **kwargs,
-    )
+    rank, world = _process_group() if shard is not False else (0, 1)
+    lo, hi = _shard_bounds(len(query_set), batch_size, rank, world)
+
+    def run() -> list[list[dict[str, Any]]]:
+        return retriever.retrieve(
+            query_set.queries[lo:hi] if world > 1 else query_set.queries,
+            k=kmax,
+            num_beams=num_beams or kmax,
+            batch_size=batch_size,
+            direction=query_set.direction,
+            gsv_weight=gsv_weight,
+            show_progress=show_progress and rank == 0,
+            **kwargs,
+        )
+
+    results = run() if world == 1 else _gather_shards(run, rank, world)
     seconds = time.perf_counter() - t0
     ranked = [[r["target_id"] for r in per] for per in results]
     metrics = recall_at_k(ranked, query_set.relevant, k=k)
@@ -155,6 +169,42 @@ def evaluate_retriever(
     }
 
 
+def _process_group() -> tuple[int, int]:
+    """`(rank, world_size)` of the initialised torch.distributed process group, `(0, 1)` without one."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _shard_bounds(n: int, batch_size: int, rank: int, world: int) -> tuple[int, int]:
+    """The queries `[lo, hi)` of process `rank`: whole batches, as even a share of them as possible."""
+    batches = -(-n // batch_size)
+    return min(rank * batches // world * batch_size, n), min((rank + 1) * batches // world * batch_size, n)
+
+
+def _gather_shards(run, rank: int, world: int) -> list[Any]:
+    """Every process's `run()`, concatenated in rank order on every process; an error anywhere raises everywhere
+    (instead of leaving the other processes waiting in the collective)."""
+    import torch.distributed as dist
+
+    try:
+        mine: tuple[Any, str | None] = (run(), None)
+    except Exception as e:  # re-raised below, after the others know
+        mine, error = (None, f"{type(e).__name__}: {e}"), e
+    else:
+        error = None
+    parts: list[Any] = [None] * world
+    dist.all_gather_object(parts, mine)
+    if error is not None:
+        raise error
+    failed = [(r, msg) for r, (_, msg) in enumerate(parts) if msg is not None]
+    if failed:
+        raise RuntimeError(f"Retrieval failed on process {failed[0][0]} of {world}: {failed[0][1]}")
+    return [item for part, _ in parts for item in part]
+
+
 def _tie_blocks(results: list[dict[str, Any]], index: Any, gallery: Any) -> list[list[str]]:
     """Consecutive results of one SID and one score (an unordered collision group), completed to the whole group.
 
@@ -172,3 +222,61 @@ def _tie_blocks(results: list[dict[str, Any]], index: Any, gallery: Any) -> list
                 blocks.append([r["target_id"]])
             last = key
     return blocks
+
+
+DEFAULT_GSV_WEIGHTS = (0.0, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+
+
+def tune_gsv_weight(
+    retriever: Any,
+    query_set: QuerySet,
+    weights: Sequence[float] = DEFAULT_GSV_WEIGHTS,
+    k: Sequence[int] = (1, 5, 10),
+    num_beams: int | None = None,
+    batch_size: int = 8,
+    show_progress: bool = True,
+) -> dict[str, Any]:
+    """Choose the GSV weight on a validation split: the one with the best Recall@1 (then MRR, then the smaller).
+
+    The candidates and their generation and GSV scores are computed once (`retrieve(gsv_weight=0)`); every weight
+    then only re-orders them (`semcore_hf.retrieval.fusion.fused_order`), so the grid costs one retrieval.
+
+    Args:
+        retriever (`SemCORERetriever`): with a `GSVScorer` (`from_pretrained(..., gsv=True)`), restricted to the
+            validation gallery.
+        query_set (`QuerySet`): the validation queries (never the test split).
+        weights (`Sequence[float]`, *optional*): the grid, each >= 0.
+        k (`Sequence[int]`, *optional*, defaults to `(1, 5, 10)`): the cut-offs reported.
+        num_beams (`int`, *optional*), batch_size (`int`, *optional*, defaults to 8): as in `evaluate_retriever`.
+        show_progress (`bool`, *optional*, defaults to `True`): tqdm over batches.
+
+    Returns:
+        `dict`: `best_weight`, `table` (weight -> metrics) and `seconds_per_query` of the GSV retrieval.
+    """
+    from semcore_hf.retrieval.fusion import fused_order
+
+    if not weights:
+        raise ValueError("`weights` is empty: pass at least one candidate weight.")
+    rankable = getattr(retriever, "num_targets", None) or len(query_set.gallery) or max(k)
+    kmax = min(max(k), rankable)
+    t0 = time.perf_counter()
+    results = retriever.retrieve(
+        query_set.queries,
+        k=kmax,
+        num_beams=num_beams or kmax,
+        batch_size=batch_size,
+        direction=query_set.direction,
+        gsv_weight=0.0,
+        show_progress=show_progress,
+    )
+    seconds = (time.perf_counter() - t0) / max(len(query_set), 1)
+    table = {}
+    for w in weights:
+        ranked = []
+        for per in results:
+            order, _ = fused_order([r["generation_score"] for r in per], [r["gsv_score"] for r in per], w)
+            ranked.append([per[i]["target_id"] for i in order])
+        table[float(w)] = recall_at_k(ranked, query_set.relevant, k=k)
+    first = min(k)
+    best = max(table, key=lambda w: (table[w][f"recall@{first}"], table[w]["mrr"], -w))
+    return {"best_weight": best, "table": table, "seconds_per_query": seconds}

@@ -8,12 +8,15 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
+# The instruction of the `caption` training task (`semcore_hf.data`), so a captioner aligned on it is prompted alike.
+CAPTION_PROMPT = "Describe this image."
+
 
 def caption_images(
     images: Sequence[Any],
     model,
     processor,
-    prompt: str = "Describe this image in one sentence.",
+    prompt: str = CAPTION_PROMPT,
     batch_size: int = 8,
     max_new_tokens: int = 32,
     show_progress: bool = True,
@@ -30,7 +33,7 @@ def caption_images(
         images (`Sequence[PIL.Image.Image | str | os.PathLike]`): images or paths to them.
         model (`PreTrainedModel`): any image-text-to-text model (LLaVA, Idefics3, Qwen2-VL, ...).
         processor (`ProcessorMixin`): its processor, with a chat template.
-        prompt (`str`, defaults to `"Describe this image in one sentence."`): the instruction.
+        prompt (`str`, defaults to `CAPTION_PROMPT`): the instruction; the `caption` training task uses the same.
         batch_size (`int`, defaults to 8): images per `generate` call.
         max_new_tokens (`int`, defaults to 32): caption length limit.
         show_progress (`bool`, defaults to `True`): tqdm progress bar.

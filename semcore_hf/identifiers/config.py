@@ -66,11 +66,24 @@ class SIDConfig:
             The identifier kind: `"semantic"` (SemCORE's SIDs), or one of the baselines that run through the same
             pipeline (`semcore_hf.identifiers.kinds`): `"numeric"` (GRACE-style hierarchical K-Means paths over the
             same embeddings), `"atomic"` (one new token per target) or `"text"` (the target's own words).
+        global_word_rule (`str`, defaults to `"ctfidf"`): how the m global words are picked among the cluster's
+            c-TF-IDF top words: `"ctfidf"` (the highest weights, the paper's rule) or `"coverage"` (greedy maximum
+            coverage: first the word the most members' texts contain; see `ctfidf.coverage_order`). The index reports
+            the share of targets whose text holds a global word (`collision_report()["global_word_coverage"]`).
         use_global_id (`bool`, defaults to `True`): `"semantic"` only; `False` drops the global ID (ablation).
         use_lexical_id (`bool`, defaults to `True`): `"semantic"` only; `False` drops the lexical ID (ablation).
         numeric_branching (`int`, defaults to 10): `"numeric"`: clusters per node of the K-Means tree.
         numeric_leaf_size (`int`, defaults to 10): `"numeric"`: a node with at most this many targets numbers them.
         text_id_max_words (`int`, defaults to 12): `"text"`: at most this many words of the target's text.
+        embedding_chunk_size (`int`, defaults to 65536): texts handed to the embedder per call; their embeddings are
+            written into one preallocated array, so building holds one chunk of texts besides the (n, d) matrix.
+        embedding_devices (`list[str]`, *optional*): embed through a sentence-transformers multi-process pool
+            (`SentenceTransformer.start_multi_process_pool`) with one worker per device, e.g. `["cuda:0", "cuda:1"]`
+            (or `["cpu", "cpu"]`); needs a `SentenceTransformer` embedder. The pool lives for one `build`.
+        embedding_distributed (`bool`, defaults to `False`): under `accelerate launch` or `torchrun` (several
+            devices or machines), split every embedding call across the torch.distributed processes and all-gather
+            the embeddings; every process builds the same index. Needs an initialised process group (`semcore-hf
+            build-sids` initialises it when launched so).
     """
 
     embedding_model: str = field(
@@ -124,11 +137,33 @@ class SIDConfig:
             "choices": ["semantic", "numeric", "atomic", "text"],
         },
     )
+    global_word_rule: str = field(
+        default="ctfidf",
+        metadata={
+            "help": "How the global words are chosen among a cluster's c-TF-IDF top words: ctfidf (the paper's: the "
+            "highest weights) or coverage (greedy: the words the most members' texts contain).",
+            "choices": ["ctfidf", "coverage"],
+        },
+    )
     use_global_id: bool = field(default=True, metadata={"help": "Semantic IDs: keep the global ID (ablation)."})
     use_lexical_id: bool = field(default=True, metadata={"help": "Semantic IDs: keep the lexical ID (ablation)."})
     numeric_branching: int = field(default=10, metadata={"help": "Numeric IDs: clusters per node of the tree."})
     numeric_leaf_size: int = field(default=10, metadata={"help": "Numeric IDs: most targets numbered in a leaf."})
     text_id_max_words: int = field(default=12, metadata={"help": "Text IDs: most words of the target's text."})
+    embedding_chunk_size: int = field(
+        default=65_536, metadata={"help": "Texts per embedder call, streamed into one preallocated array."}
+    )
+    embedding_devices: list[str] | None = field(
+        default=None,
+        metadata={"help": "Embed with a sentence-transformers multi-process pool on these devices (cuda:0 cuda:1)."},
+    )
+    embedding_distributed: bool = field(
+        default=False,
+        metadata={
+            "help": "Split embedding across the torch.distributed processes (accelerate launch / torchrun) and "
+            "all-gather the embeddings."
+        },
+    )
 
     def __post_init__(self):
         if not isinstance(self.embedding_model, str) or not self.embedding_model.strip():
@@ -137,6 +172,10 @@ class SIDConfig:
 
         if self.id_kind not in ID_KINDS:
             raise ValueError(f"SIDConfig.id_kind must be one of {ID_KINDS}, got {self.id_kind!r}.")
+        if self.global_word_rule not in ("ctfidf", "coverage"):
+            raise ValueError(
+                f"SIDConfig.global_word_rule must be 'ctfidf' or 'coverage', got {self.global_word_rule!r}."
+            )
         if not (self.use_global_id or self.use_lexical_id):
             raise ValueError("SIDConfig: use_global_id and use_lexical_id cannot both be False (no identifier left).")
         for name in (
@@ -148,6 +187,7 @@ class SIDConfig:
             "kmeans_n_init",
             "numeric_leaf_size",
             "text_id_max_words",
+            "embedding_chunk_size",
         ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -180,6 +220,16 @@ class SIDConfig:
                 "SIDConfig.stop_words must be 'semcore', 'english', 'none', None or a list of words, "
                 f"got {self.stop_words!r}."
             )
+        if self.embedding_devices is not None:
+            devices = self.embedding_devices
+            if isinstance(devices, str):  # "cuda:0,cuda:1"
+                devices = devices.split(",")
+            devices = [str(d).strip() for d in devices]
+            if not devices or not all(devices):
+                raise ValueError(
+                    f"SIDConfig.embedding_devices must be a non-empty list of devices, got {self.embedding_devices!r}."
+                )
+            self.embedding_devices = devices
         if isinstance(self.stop_words, (list, tuple)):
             self.stop_words = [str(w) for w in self.stop_words]
         self.cluster_words_top_k = max(self.cluster_words_top_k, self.global_words + self.dedup_extra_words)

@@ -91,3 +91,38 @@ def unique_global_ids(cluster_words: list[list[str]], m: int, cluster_sizes: np.
         taken.add(chosen)
         ids[c] = chosen
     return ids
+
+
+def coverage_order(
+    words: list[list[str]], doc_word, labels: np.ndarray, vocabulary: np.ndarray, m: int
+) -> list[list[str]]:
+    """Re-rank each cluster's candidate words so its first `m` cover as many of its members as possible.
+
+    c-TF-IDF can name a cluster of short texts after a word only two or three of its members contain (it is frequent
+    in them and rare elsewhere). Here the first word is the candidate that the most members' texts contain, the next
+    the one that adds the most members not yet covered, and so on (greedy maximum coverage); ties keep the c-TF-IDF
+    order, which also orders the words after the first `m`. The candidates are the cluster's c-TF-IDF top words, so
+    the global ID still names what sets the cluster apart.
+
+    Args:
+        words (`list[list[str]]`): each cluster's candidate words, best c-TF-IDF first (`top_words`).
+        doc_word (`scipy.sparse.spmatrix`): the (n_docs, V) document-word counts the weights came from.
+        labels (`np.ndarray`): the cluster of each document.
+        vocabulary (`np.ndarray`): the word of each column of `doc_word`.
+        m (`int`): words per global ID.
+    """
+    col = {str(w): i for i, w in enumerate(vocabulary)}
+    x = sp.csc_matrix(doc_word)
+    out = []
+    for c, cand in enumerate(words):
+        members = set(np.flatnonzero(labels == c).tolist())
+        docs = {w: set(x.indices[x.indptr[col[w]] : x.indptr[col[w] + 1]].tolist()) & members for w in cand}
+        chosen: list[str] = []
+        covered: set[int] = set()
+        for _ in range(min(m, len(cand))):
+            rest = [w for w in cand if w not in chosen]
+            best = max(rest, key=lambda w: (len(docs[w] - covered), -cand.index(w)))
+            chosen.append(best)
+            covered |= docs[best]
+        out.append(chosen + [w for w in cand if w not in chosen])
+    return out

@@ -15,7 +15,7 @@ from huggingface_hub import ModelHubMixin, hf_hub_download
 
 from semcore_hf._io import MANIFEST_FILE, atomic_artefact, read_artefact_files, resolve_artefact_dir
 from semcore_hf.identifiers.config import SIDConfig
-from semcore_hf.tokenization.sid_format import split_sid
+from semcore_hf.identifiers.sid_format import split_sid
 
 logger = logging.getLogger(__name__)
 
@@ -187,9 +187,9 @@ class SIDIndex(
     def collision_report(self) -> dict[str, Any]:
         """Collision groups (count, size histogram, share of targets; by cause: identical or different texts), SIDs
         with an empty lexical ID, and the global-word coverage."""
-        from semcore_hf.identifiers.builder import _collision_report
+        from semcore_hf.identifiers.builder import collision_statistics
 
-        report = _collision_report(
+        report = collision_statistics(
             self.target_sid, len(self.sids), self.target_text_hash, self.sids, self.config.id_kind
         )
         if self.global_word_coverage is not None and self.config.id_kind == "semantic":
@@ -204,7 +204,8 @@ class SIDIndex(
 
     # --------------------------------------------------------------------------------------------- add
     def add(self, target_ids: list[Any], texts: list[str], embedder=None, show_progress: bool = False) -> list[str]:
-        """Add targets without re-clustering: nearest centroid, then lexical IDs as in `SIDBuilder.build`.
+        """Add targets without re-clustering: nearest centroid, then lexical IDs as in `SIDBuilder.build`
+        (`SIDBuilder.assign_new_targets` assigns them; this applies them to the tables).
 
         SIDs of targets already in the index never change; a new target whose SID is taken joins that collision group
         (unless its text differs: then, as in `build`, it is extended with further keyphrases where that separates
@@ -221,84 +222,32 @@ class SIDIndex(
         Returns:
             `list[str]`: the SIDs of the new targets.
         """
-        from semcore_hf.identifiers import builder as _b
-        from semcore_hf.identifiers import keywords as _kw
+        from semcore_hf.identifiers.builder import SIDBuilder
 
         if isinstance(texts, str):
             raise TypeError("`texts` must be a list of strings, not a single string.")
         ids = [str(t) for t in target_ids]
-        texts = list(texts)
-        if len(ids) != len(texts):
-            raise ValueError(f"Got {len(ids)} target ids for {len(texts)} texts: pass exactly one id per text.")
-        if not ids:
+        if not ids and not list(texts):
             return []
-        _b._check_ids(ids)
-        present = [t for t in ids if t in self._target_pos]
-        if present:
-            raise ValueError(f"Target ids already in the index: {present[:10]!r} ({len(present)} in all).")
-        bad = _b._check_texts(texts, ids)
-        if bad:
-            _b._raise_bad_texts(bad, ids)
-        if embedder is None:
-            embedder = _b._load_embedder(self.config)
-        emb = _kw.embed_texts(embedder, texts, self.config.batch_size, show_progress)
-        if emb.shape[1] != self.centroids.shape[1]:
-            raise ValueError(
-                f"The embedder gives {emb.shape[1]}-d vectors but the centroids are {self.centroids.shape[1]}-d: "
-                "use the embedder the index was built with."
-            )
-        if self.config.normalize_embeddings:
-            emb = _b._l2(emb)
-        # nearest centroid in Euclidean distance, as K-Means assigns
-        d2 = (emb**2).sum(1, keepdims=True) - 2 * emb @ self.centroids.T + (self.centroids**2).sum(1)[None, :]
-        clusters = d2.argmin(1).astype(np.int64)
-        keys = [_b.text_key(t) for t in texts]
-        kind = self.config.id_kind
-        if kind == "semantic":
-            ranked, own = _b._lexical_candidates(
-                lambda: iter(texts),
-                len(texts),
-                emb,
-                clusters,
-                self.global_ids,
-                self.cluster_words,
-                self.config,
-                embedder,
-                show_progress,
-            )
-            if not self.config.use_global_id:
-                ranked = own
-            if not self.config.use_lexical_id:
-                ranked = own = [[] for _ in texts]
-            sizes = np.bincount(self.target_sid, minlength=self.num_sids)
-            fixed = Counter({self.sids[r]: int(c) for r, c in enumerate(sizes) if c})
-            fixed_keys: dict[str, set[int]] = {}
-            if self.target_text_hash is not None:
-                for r, h in zip(self.target_sid.tolist(), self.target_text_hash.tolist()):
-                    fixed_keys.setdefault(self.sids[r], set()).add(h)
-            globals_ = [self.global_ids[c] if self.config.use_global_id else "" for c in clusters]
-            full = _b._assign_sids(
-                globals_, ranked, self.config, fixed=fixed, own=own, text_keys=keys, fixed_keys=fixed_keys
-            )
-        elif kind == "numeric":
-            from semcore_hf.identifiers.kinds import numeric_sid
-
-            # GRACE-style paths cannot be re-clustered without retraining: descend the tree, take the next number
-            full = [numeric_sid(p) for p in self.numeric_tree.place(emb)]
-        else:
-            atoms = sum(1 for sid in self.sids if sid.startswith("<sid_atom_"))
-            full, _ = _b._baseline_ids(self.config, emb, texts, start=atoms)
+        new = SIDBuilder(self.config, embedder=embedder).assign_new_targets(self, ids, texts, show_progress)
         if self.global_word_coverage is not None:
-            covered, total = _b._global_word_coverage(texts, clusters, self.global_ids)
+            covered, total = new.coverage
             self.global_word_coverage = [self.global_word_coverage[0] + covered, self.global_word_coverage[1] + total]
         if self.target_text_hash is not None:
-            self.target_text_hash = np.concatenate([self.target_text_hash, np.asarray(keys, dtype=np.int64)])
-        self.sids, rows = _b._sid_table(full, self.sids, dict(self._sid_row))
+            self.target_text_hash = np.concatenate([self.target_text_hash, new.text_keys])
+        rows = np.empty(len(new.sids), dtype=np.int64)
+        sids, row_of = list(self.sids), dict(self._sid_row)
+        for i, sid in enumerate(new.sids):
+            if sid not in row_of:
+                row_of[sid] = len(sids)
+                sids.append(sid)
+            rows[i] = row_of[sid]
+        self.sids = sids
         self.target_ids = self.target_ids + ids
         self.target_sid = np.concatenate([self.target_sid, rows])
-        self.target_cluster = np.concatenate([self.target_cluster, clusters])
+        self.target_cluster = np.concatenate([self.target_cluster, new.clusters])
         self._reindex()
-        return full
+        return new.sids
 
     # --------------------------------------------------------------------------------------------- I/O
     def _tables(self, file_hashes: dict[str, str]) -> dict[str, Any]:
@@ -316,11 +265,12 @@ class SIDIndex(
         }
 
     def _card(self) -> str:
-        from semcore_hf.model_cards import render_card
+        from semcore_hf.model_cards import index_card
 
         rep = self.collision_report()
-        return render_card(
-            "index_card",
+        return index_card(
+            tags=["semcore", "generative-retrieval", "cross-modal-retrieval", "sid-index"],
+            sid_config=self.config.to_dict(),
             num_targets=rep["num_targets"],
             num_sids=rep["num_sids"],
             num_clusters=len(self.global_ids),
@@ -338,7 +288,7 @@ class SIDIndex(
             direction={"image": "text-to-image", "text": "image-to-text"}.get(self.target_modality),
             global_ids=self.global_ids[:8],
             examples=[(t, self.sid_of(t)) for t in self.target_ids[:5]],
-        )
+        ).content
 
     def _save_pretrained(self, save_directory: Path) -> None:
         from safetensors.numpy import save_file

@@ -16,7 +16,7 @@ import scipy.sparse as sp
 
 logger = logging.getLogger(__name__)
 
-_CHUNK = 262_144  # (doc, candidate) pairs per chunk: bounds the temporary (chunk, d) arrays to ~400 MB at d=384
+_CHUNK = 32_768  # (doc, candidate) pairs per chunk: bounds the temporary (chunk, d) arrays to ~50 MB at d=384
 
 
 def _l2(x: np.ndarray) -> np.ndarray:
@@ -51,6 +51,118 @@ def score_pairs(doc_term: sp.csr_matrix, doc_emb: np.ndarray, cand_emb: np.ndarr
     for s in range(0, len(cols), _CHUNK):
         e = s + _CHUNK
         scores[s:e] = np.einsum("ij,ij->i", d[rows[s:e]], c[cols[s:e]])
+    return rows, cols, scores
+
+
+def ngram_doc_term(
+    tokens: np.ndarray, offsets: np.ndarray, words: list[str], ngram_range: tuple[int, int], binary: bool = False
+) -> tuple[sp.csr_matrix, np.ndarray]:
+    """`CountVectorizer(analyzer=WordAnalyzer(...)).fit_transform` over texts already split into word ids.
+
+    Each n-gram gets an integer id from the ids of its (n-1)-gram prefix and its last word (one `np.unique` per
+    length), so no n-gram string is built per occurrence, only once per distinct n-gram; the columns are the
+    n-grams sorted as strings, as `CountVectorizer` sorts its vocabulary.
+
+    Args:
+        tokens (`np.ndarray`): the analysed word ids of every text, concatenated (stop words already removed).
+        offsets (`np.ndarray`): `(num_docs + 1,)` start of each text in `tokens`.
+        words (`list[str]`): word id -> word.
+        ngram_range (`tuple[int, int]`): min and max n-gram length.
+        binary (`bool`, defaults to `False`): 1 for every present n-gram instead of its count.
+
+    Returns:
+        `(doc_term, feature_names)`: a `(num_docs, F)` int64 CSR matrix with sorted indices and the `F` n-grams.
+
+    Raises:
+        ValueError: no text holds a single n-gram (the vectorizer's "empty vocabulary").
+    """
+    lo, hi = int(ngram_range[0]), int(ngram_range[1])
+    tokens = np.asarray(tokens, dtype=np.int64)
+    offsets = np.asarray(offsets, dtype=np.int64)
+    num_docs, total = len(offsets) - 1, len(tokens)
+    doc = np.repeat(np.arange(num_docs, dtype=np.int64), np.diff(offsets))
+    room = offsets[1:][doc] - np.arange(total)  # words left in the text from each position on
+    base = max(len(words), 1)
+    gram = tokens.copy()  # id of the n-gram starting at each position (-1 where it does not fit)
+    names_prev: list[str] = list(words)
+    levels_rows, levels_ids, levels_names = [], [], []
+    for n in range(1, hi + 1):
+        if n > 1:
+            fits = room >= n
+            key = np.full(total, -1, dtype=np.int64)
+            key[fits] = gram[fits] * base + tokens[np.flatnonzero(fits) + n - 1]
+            uniq, inv = np.unique(key[fits], return_inverse=True)
+            gram = np.full(total, -1, dtype=np.int64)
+            gram[fits] = inv
+            prefix, last = uniq // base, uniq % base
+            names_prev = [f"{names_prev[p]} {words[w]}" for p, w in zip(prefix.tolist(), last.tolist())]
+        if n >= lo:
+            fits = gram >= 0
+            levels_rows.append(doc[fits])
+            levels_ids.append(gram[fits])
+            levels_names.append(names_prev)
+    offset, cols, names = 0, [], []
+    for ids, level_names in zip(levels_ids, levels_names):
+        used = np.unique(ids)  # unigrams: only words that survived the analyser name a feature
+        compact = np.full(len(level_names), -1, dtype=np.int64)
+        compact[used] = np.arange(len(used)) + offset
+        cols.append(compact[ids])
+        names.extend(level_names[i] for i in used.tolist())
+        offset += len(used)
+    if not names:
+        raise ValueError("empty vocabulary; perhaps the documents only contain stop words")
+    order = sorted(range(len(names)), key=names.__getitem__)
+    rank = np.empty(len(names), dtype=np.int64)
+    rank[order] = np.arange(len(names))
+    rows = np.concatenate(levels_rows)
+    col = rank[np.concatenate(cols)]
+    x = sp.csr_matrix((np.ones(len(rows), dtype=np.int64), (rows, col)), shape=(num_docs, len(names)), dtype=np.int64)
+    x.sum_duplicates()  # also sorts the indices
+    if binary:
+        x.data[:] = 1
+    return x, np.asarray([names[i] for i in order], dtype=object)
+
+
+def score_candidate_blocks(
+    doc_term: sp.csr_matrix,
+    doc_emb: np.ndarray,
+    candidates: np.ndarray,
+    embedder,
+    batch_size: int,
+    block: int,
+    show_progress: bool = False,
+) -> tuple[np.ndarray, ...]:
+    """`score_pairs` with the candidates embedded `block` at a time: memory holds one block, not all of them.
+
+    A million captions have millions of distinct n-grams; their embeddings would not fit next to the documents'. The
+    pairs are visited block by block of candidates, and the documents are normalised row by row as they are
+    gathered (the same arithmetic as `score_pairs`, so the scores are the same bits).
+
+    Returns:
+        `(rows, cols, scores)`: three arrays of length nnz, sorted by row then column.
+    """
+    x = sp.csr_matrix(doc_term)
+    x.sort_indices()
+    rows = np.repeat(np.arange(x.shape[0], dtype=np.int64), np.diff(x.indptr))
+    cols = x.indices.astype(np.int64)
+    doc_emb = np.asarray(doc_emb, dtype=np.float32)
+    norms = np.empty((len(doc_emb), 1), dtype=np.float32)
+    for a in range(0, len(doc_emb), _CHUNK):
+        norms[a : a + _CHUNK] = np.maximum(np.linalg.norm(doc_emb[a : a + _CHUNK], axis=1, keepdims=True), 1e-12)
+    single = len(candidates) <= block  # the common case: pairs in row order, no permutation needed
+    by_col = None if single else np.argsort(cols, kind="stable")
+    bounds = [0, len(cols)] if single else np.searchsorted(cols[by_col], np.arange(0, len(candidates) + block, block))
+    scores = np.empty(len(cols), dtype=np.float32)
+    for i, start in enumerate(range(0, len(candidates), block)):
+        texts = [str(c) for c in candidates[start : start + block]]
+        cand = _l2(embed_texts(embedder, texts, batch_size, show_progress))
+        for s in range(bounds[i], bounds[i + 1], _CHUNK):
+            e = min(s + _CHUNK, bounds[i + 1])
+            pair = slice(s, e) if single else by_col[s:e]
+            r = rows[pair]
+            d = doc_emb[r]
+            d /= norms[r]  # in place: `_l2` of the gathered rows, without a second temporary
+            scores[pair] = np.einsum("ij,ij->i", d, cand[cols[pair] - start])
     return rows, cols, scores
 
 
@@ -130,6 +242,49 @@ def select_phrases(
                 break
         out.append(chosen)
     return out
+
+
+def select_phrases_both(
+    rows: np.ndarray,
+    cols: np.ndarray,
+    scores: np.ndarray,
+    keep: np.ndarray,
+    candidates: np.ndarray,
+    num_docs: int,
+    limit: int,
+) -> tuple[list[list[str]], list[list[str]]]:
+    """`(select_phrases(..., keep, ...), select_phrases(..., all pairs, ...))` from one sort and one pass.
+
+    The kept pairs sorted on their own come in the order they have among all pairs (the sort keys do not depend
+    on `keep`), so one walk over the sorted pairs fills both lists.
+    """
+    order = np.lexsort((cols, -scores.astype(np.float64), rows))
+    bounds = np.searchsorted(rows[order], np.arange(num_docs + 1)).tolist()
+    cols_sorted, keep_sorted = cols[order].tolist(), np.asarray(keep, dtype=bool)[order].tolist()
+    del order
+    cand_words = [tuple(str(p).split()) for p in candidates]
+    names = list(candidates)
+    dedup: list[list[str]] = []
+    own: list[list[str]] = []
+    for i in range(num_docs):
+        d_chosen: list[str] = []
+        o_chosen: list[str] = []
+        d_used: set[str] = set()
+        o_used: set[str] = set()
+        for k in range(bounds[i], bounds[i + 1]):
+            j = cols_sorted[k]
+            words = cand_words[j]
+            if len(o_chosen) < limit and not o_used.intersection(words):
+                o_chosen.append(names[j])
+                o_used.update(words)
+            if keep_sorted[k] and len(d_chosen) < limit and not d_used.intersection(words):
+                d_chosen.append(names[j])
+                d_used.update(words)
+            if len(d_chosen) >= limit and len(o_chosen) >= limit:
+                break
+        dedup.append(d_chosen)
+        own.append(o_chosen)
+    return dedup, own
 
 
 def keybert_candidates(

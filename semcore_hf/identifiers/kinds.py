@@ -1,6 +1,6 @@
 """Identifier kinds beside SemCORE's SIDs, as baselines through the very same pipeline (private).
 
-Every kind is written in the SID string format (``"<global> | <lexical>"``, `semcore_hf.tokenization.sid_format`), so
+Every kind is written in the SID string format (``"<global> | <lexical>"``, `semcore_hf.identifiers.sid_format`), so
 the dataset builder, the tokenizer extension, the trie, the retriever and the harness treat all kinds alike:
 
 - ``"semantic"`` (SemCORE): c-TF-IDF global words of the K-Means cluster + KeyBERT keyphrases (`builder.py`);
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from semcore_hf.tokenization.sid_format import join_sid
+from semcore_hf.identifiers.sid_format import join_sid
 
 ID_KINDS = ("semantic", "numeric", "atomic", "text")
 ATOMIC_TOKEN = "<sid_atom_{}>"

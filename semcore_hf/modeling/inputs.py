@@ -20,18 +20,19 @@ from typing import Any
 
 import torch
 
-# The chat template `prepare_model_for_sids` gives text-only models by default: the user turn, a newline, the answer.
-# An instruct model's own template spends ~35 tokens per row on a default system prompt and role markers (46 prompt
-# tokens instead of ~10 for SmolLM2), which every training row and every query pays; the short task instruction
-# alone tells the tasks apart. BOS is rendered where the tokenizer has one, as most templates do.
+# The chat template `prepare_model_for_sids` gives text-only models by default (and the demo's DINOv2 + SmolLM2 VLM):
+# the user turn, a newline, the answer. An instruct model's own template spends ~35 tokens per row on a default system
+# prompt and role markers (46 prompt tokens instead of ~10 for SmolLM2), which every training row and every query
+# pays; the short task instruction alone tells the tasks apart. BOS is rendered where the tokenizer has one, as most
+# templates do; an image part is LLaVA's `<image>` placeholder, which the processor expands to the image's tokens.
 COMPACT_CHAT_TEMPLATE = (
     "{%- if bos_token %}{{ bos_token }}{% endif -%}"
     "{%- for message in messages -%}"
-    "{%- if message['content'] is string %}{% set content = message['content'] %}"
-    "{%- else %}{% set content = message['content'] | selectattr('type', 'equalto', 'text') | map(attribute='text')"
-    " | join('') %}{% endif -%}"
-    "{%- if message['role'] == 'assistant' %}{{ content }}{{ eos_token }}"
-    "{%- else %}{{ content }}{{ '\\n' }}{% endif -%}"
+    "{%- if message['content'] is string %}{{ message['content'] }}"
+    "{%- else %}{% for part in message['content'] %}"
+    "{%- if part['type'] == 'image' %}<image>{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif -%}"
+    "{% endfor %}{% endif -%}"
+    "{%- if message['role'] == 'assistant' %}{{ eos_token }}{% else %}{{ '\\n' }}{% endif -%}"
     "{%- endfor -%}"
 )
 

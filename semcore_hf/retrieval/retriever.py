@@ -69,7 +69,8 @@ class SemCORERetriever:
     ranks (default: the first) are not certified, searches again with twice the beams (up to `max_num_beams`); every
     result says whether its rank is certified (`"exact"`). Each SID expands to its targets (a
     collision group shares one SID and one generation score), and optionally Generative Semantic Verification (GSV)
-    re-scores the candidates with the model's own yes/no likelihood (see `GSVScorer.rerank`).
+    re-scores the candidates with the model's own yes/no likelihood, fused with the generation score as
+    `semcore_hf.retrieval.fusion` documents.
 
     Retrieval depends only on the model, the prompt and the trie: the checkpoint's generation config is never read,
     prompts are encoded exactly as TRL encoded them in training (`semcore_hf.modeling.encode_prompts`), and images go
@@ -85,7 +86,7 @@ class SemCORERetriever:
         index (`SIDIndex`): the targets of this direction and their SIDs.
         extension (`SIDTokenizerExtension`, *optional*): the structure tokens (default ones if omitted).
         trie (`SIDTrie`, *optional*): a prebuilt trie of `index.sids` for this tokenizer; built if omitted.
-        gsv (`GSVScorer`, *optional*): enables GSV re-ranking in `retrieve` (`gsv_alpha < 1`).
+        gsv (`GSVScorer`, *optional*): enables GSV re-ranking in `retrieve` (`gsv_weight=...`).
         candidate_texts (`Mapping[str, str]`, *optional*): target id -> text shown to GSV (the caption of a
             candidate image for text-only T2I, the candidate caption for I2T).
         candidate_images (`Mapping[str, Any]`, *optional*): target id -> image (PIL or path) shown to GSV for T2I
@@ -187,7 +188,7 @@ class SemCORERetriever:
     def from_pretrained(
         cls,
         model_or_path: Any,
-        index: SIDIndex | str | os.PathLike,
+        index: SIDIndex | str | os.PathLike | None = None,
         *,
         processing_class: Any = None,
         model_kind: str = "auto",
@@ -195,29 +196,50 @@ class SemCORERetriever:
         dtype: torch.dtype | str | None = None,
         gsv: bool = False,
         gsv_batch_size: int = 16,
+        revision: str | None = None,
+        token: str | bool | None = None,
         **kwargs: Any,
     ) -> SemCORERetriever:
         """Load a trained model (directory or Hub id, or an instance) and a `SIDIndex` (directory, Hub id or object).
 
         Args:
-            model_or_path (`str`, `os.PathLike` or `PreTrainedModel`): the SID-trained model. A directory written
-                by `semcore-hf train` also holds the tokenizer/processor and the `SIDTokenizerExtension`; a LoRA
-                adapter directory is loaded on its base and merged.
-            index (`SIDIndex`, `str` or `os.PathLike`): the index of this direction's targets.
+            model_or_path (`str`, `os.PathLike` or `PreTrainedModel`): the SID-trained model: a local folder or a
+                Hub id (`semcore_hf.hub.push_trained_model`). It holds the tokenizer/processor with the SID tokens
+                and the `SIDTokenizerExtension`; a LoRA adapter is applied to its base and merged
+                (`semcore_hf.modeling.load_trained_model`).
+            index (`SIDIndex`, `str` or `os.PathLike`, *optional*): the index of this direction's targets (object,
+                folder or Hub id); defaults to the model's own `sid_index/` (`semcore-hf train --sid_index`, or a
+                pushed model).
             processing_class (*optional*): needed when `model_or_path` is a model instance.
             model_kind (`str`, *optional*, defaults to `"auto"`): `"causal_lm"`, `"image_text_to_text"` or `"auto"`.
             device (`str` or `torch.device`, *optional*): defaults to CUDA when available, else CPU.
             dtype (`torch.dtype` or `str`, *optional*): e.g. `torch.bfloat16` on GPU.
             gsv (`bool`, *optional*, defaults to `False`): build a `GSVScorer` on the same model.
             gsv_batch_size (`int`, *optional*, defaults to 16): pairs per GSV forward pass.
+            revision (`str`, *optional*), token (`str` or `bool`, *optional*): of the model's Hub repo.
             **kwargs: passed to the constructor (`candidate_texts`, `candidate_images`, `gallery`, `trie`).
         """
+        from semcore_hf.hub import INDEX_SUBFOLDER, model_snapshot
+        from semcore_hf.modeling import load_trained_model
+
         extension = kwargs.pop("extension", None)
         if isinstance(model_or_path, (str, os.PathLike)):
-            path = str(model_or_path)
-            model, processing_class = _load_model(path, model_kind, dtype)
-            if extension is None and os.path.isfile(os.path.join(path, _EXTENSION_FILE)):
-                extension = SIDTokenizerExtension.from_pretrained(path)
+            path = str(model_snapshot(model_or_path, revision=revision, token=token))
+            model, processing_class, _ = load_trained_model(
+                path, model_kind, **({"dtype": dtype} if dtype is not None else {})
+            )
+            if index is None:
+                index = os.path.join(path, INDEX_SUBFOLDER)
+                if not os.path.isdir(index):
+                    raise ValueError(
+                        f"{model_or_path} holds no {INDEX_SUBFOLDER}/: pass the index of its targets (`index=`)."
+                    )
+            if extension is None:
+                # `trl sft` saves no extension: an adapter trained on a local SID-ready base finds it there
+                for folder in (path, *_adapter_base_folders(path)):
+                    if os.path.isfile(os.path.join(folder, _EXTENSION_FILE)):
+                        extension = SIDTokenizerExtension.from_pretrained(folder)
+                        break
             if extension is not None and extension.prompt_format not in (None, PROMPT_FORMAT):
                 raise ValueError(
                     f"{path} was trained with task prompts of format {extension.prompt_format}, but this version of "
@@ -231,6 +253,8 @@ class SemCORERetriever:
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         model.to(device)
+        if index is None:
+            raise ValueError("Pass the SIDIndex of the targets (`index=`) with a model instance.")
         if not isinstance(index, SIDIndex):
             index = SIDIndex.from_pretrained(str(index))
         scorer = None
@@ -365,7 +389,7 @@ class SemCORERetriever:
         num_beams: int | None = None,
         batch_size: int = 8,
         direction: str | None = None,
-        gsv_alpha: float | None = None,
+        gsv_weight: float | None = None,
         max_num_beams: int | None = None,
         certify: int | None = None,
         show_progress: bool = False,
@@ -380,9 +404,10 @@ class SemCORERetriever:
                 beams (see `max_num_beams`).
             batch_size (`int`, *optional*, defaults to 8): queries per search.
             direction (`str`, *optional*): `"t2i"` or `"i2t"`; inferred from the query type if omitted.
-            gsv_alpha (`float`, *optional*): with a `GSVScorer`, the weight in [0, 1] of the generation score in the
-                final score (1.0 keeps the generation order and only lets GSV order collision groups). `None`
-                disables GSV.
+            gsv_weight (`float`, *optional*): with a `GSVScorer`, the weight (>= 0) of the verification term in
+                the final score `generation + weight * log P(yes)` (`semcore_hf.retrieval.fusion`); 0 keeps the
+                generation order and lets GSV only order collision groups. Choose it on a validation split
+                (`semcore_hf.evaluation.tune_gsv_weight`). `None` disables GSV.
             max_num_beams (`int`, *optional*): most beams a widened search may use (defaults to
                 `max(4 * num_beams, 32)`).
             certify (`int`, *optional*, defaults to 1): how many leading SIDs must be certified before widening
@@ -403,13 +428,13 @@ class SemCORERetriever:
         if num_beams is not None:
             _positive_int(num_beams, "num_beams")
         batch_size = _positive_int(batch_size, "batch_size")
-        if gsv_alpha is not None:
+        if gsv_weight is not None:
             if self.gsv is None:
                 raise ValueError(
-                    "gsv_alpha was given but the retriever has no GSVScorer (from_pretrained(..., gsv=True))."
+                    "gsv_weight was given but the retriever has no GSVScorer (from_pretrained(..., gsv=True))."
                 )
-            if isinstance(gsv_alpha, bool) or not isinstance(gsv_alpha, (int, float)) or not 0 <= gsv_alpha <= 1:
-                raise ValueError(f"`gsv_alpha` must be a number in [0, 1], got {gsv_alpha!r}.")
+            if isinstance(gsv_weight, bool) or not isinstance(gsv_weight, (int, float)) or not gsv_weight >= 0:
+                raise ValueError(f"`gsv_weight` must be a number >= 0, got {gsv_weight!r}.")
         if not queries:
             return []
         starts = range(0, len(queries), batch_size)
@@ -422,8 +447,8 @@ class SemCORERetriever:
             batch = queries[start : start + batch_size]
             hits = self.generate_sids(batch, k, num_beams, direction, max_num_beams, certify)
             cands = [self._expand(h) for h in hits]
-            if gsv_alpha is not None:
-                cands = self._verify(batch, cands, direction, float(gsv_alpha))
+            if gsv_weight is not None:
+                cands = self._verify(batch, cands, direction, float(gsv_weight))
             results.extend(c[:k] for c in cands)
         return results
 
@@ -446,8 +471,9 @@ class SemCORERetriever:
                 )
         return out
 
-    def _verify(self, queries, cands, direction: str, alpha: float) -> list[list[dict[str, Any]]]:
-        from semcore_hf.verification import combine_scores
+    def _verify(self, queries, cands, direction: str, weight: float) -> list[list[dict[str, Any]]]:
+        """GSV scores of every candidate (collision members included), fused with the generation score."""
+        from semcore_hf.retrieval.fusion import fused_order
 
         flat = [(q, c) for q, per in enumerate(cands) for c in per]
         if not flat:
@@ -468,12 +494,10 @@ class SemCORERetriever:
         gsv = self.gsv.score(**kwargs).double()
         out, offset = [], 0
         for per in cands:
-            n = len(per)
-            v = gsv[offset : offset + n]
-            offset += n
-            combined = combine_scores([c["generation_score"] for c in per], v, alpha)
-            order = torch.sort(combined, descending=True, stable=True).indices.tolist()
-            out.append([{**per[i], "score": float(combined[i]), "gsv_score": float(v[i])} for i in order])
+            v = gsv[offset : offset + len(per)]
+            offset += len(per)
+            order, fused = fused_order([c["generation_score"] for c in per], v, weight)
+            out.append([{**per[i], "score": float(fused[i]), "gsv_score": float(v[i])} for i in order])
         return out
 
     @staticmethod
@@ -484,29 +508,18 @@ class SemCORERetriever:
             raise KeyError(f"GSV needs `{name}` for target {target_id!r}; pass it to the retriever.") from None
 
 
+def _adapter_base_folders(path: str) -> list[str]:
+    """The local base folders of the adapter in `path` (none for a full model or a Hub base)."""
+    from semcore_hf.modeling.loading import adapter_base_model, is_adapter_dir
+
+    if not is_adapter_dir(path):
+        return []
+    candidates = [os.path.expanduser(adapter_base_model(path)), os.path.join(path, "sid_ready_base")]
+    return [c for c in candidates if os.path.isdir(c)]
+
+
 def _infer_direction(queries: Sequence[Any]) -> str:
     kinds = {"t2i" if isinstance(q, str) else "i2t" if _is_image(q) else type(q).__name__ for q in queries}
     if kinds == {"t2i"} or kinds == {"i2t"}:
         return kinds.pop()
     raise TypeError(f"Queries must be all strings (T2I) or all PIL images (I2T); got {sorted(kinds)}.")
-
-
-def _load_model(path: str, model_kind: str, dtype):
-    """Model + tokenizer/processor from a directory or Hub id; LoRA adapters are merged into their base."""
-    from semcore_hf.training.prepare import load_model_and_processor
-
-    kwargs = {"dtype": dtype} if dtype is not None else {}
-    if os.path.isfile(os.path.join(path, "adapter_config.json")):
-        from peft import PeftConfig, PeftModel
-
-        base = PeftConfig.from_pretrained(path).base_model_name_or_path
-        local_base = os.path.join(path, "sid_ready_base")
-        if not os.path.isdir(str(base)) and os.path.isdir(local_base):
-            # `semcore-hf train` keeps the SID-ready base next to the adapter; the recorded absolute path breaks as
-            # soon as the output folder is moved or copied.
-            base = local_base
-        model, _, kind = load_model_and_processor(base, model_kind, **kwargs)
-        _, processing_class, _ = load_model_and_processor(path, kind, processor_only=True)
-        return PeftModel.from_pretrained(model, path).merge_and_unload(), processing_class
-    model, processing_class, _ = load_model_and_processor(path, model_kind, **kwargs)
-    return model, processing_class

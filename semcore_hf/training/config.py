@@ -1,4 +1,8 @@
-"""Arguments that `semcore-hf train` adds on top of TRL's (ScriptArguments, SFTConfig, ModelConfig)."""
+"""Arguments that `semcore-hf train` adds on top of TRL's (ScriptArguments, SFTConfig, ModelConfig).
+
+They are command-line flags only: a recipe holds nothing but keys TRL knows, so that `trl sft --config recipe.yaml`
+runs it as it is (on a model `semcore-hf prepare-model` made SID-ready).
+"""
 
 from __future__ import annotations
 
@@ -18,12 +22,22 @@ class SIDTrainingArguments:
             `<output_dir>/sid_ready_base`.
         chat_template (`str`, *optional*, defaults to `"auto"`):
             See `prepare_model_for_sids`: `"compact"`, `"model"` or `"auto"`.
+        freeze_vision_tower (`bool`, *optional*, defaults to `True`):
+            VLMs: keep the vision encoder frozen (full fine-tuning then trains the projector and the language model).
         train_sid_token_embeddings (`bool`, *optional*, defaults to `True`):
-            With LoRA, also train the embedding rows of the new structure tokens (peft `trainable_token_indices`);
-            their freshly initialised rows are otherwise frozen at random values.
+            With LoRA, also train the input and (untied) output embedding rows of the new structure tokens (peft
+            `trainable_token_indices`); their freshly initialised rows are otherwise frozen at random values. Not
+            needed when the recipe trains the embedding layers whole (`lora_modules_to_save`).
         sid_index (`str`, *optional*):
-            Path or Hub id of the `SIDIndex` the data was built with; recorded in the model card. An index of atomic
-            identifiers (`SIDConfig(id_kind="atomic")`) needs it: its one token per target is added to the model.
+            Path or Hub id of the `SIDIndex` the data was built with; recorded in the model card and copied to
+            `<output_dir>/sid_index`, so `SemCORERetriever.from_pretrained(output_dir)` needs nothing else. An index
+            of atomic identifiers (`SIDConfig(id_kind="atomic")`) needs it: its one token per target is added.
+        recall_eval_source (`str`, *optional*):
+            An image-caption source (what `build-sids` read): Recall@K of its `recall_eval_split` is computed at the
+            end of every epoch (`semcore_hf.evaluation.SIDRetrievalEvaluator`) and logged; needs `sid_index`.
+        recall_eval_split (`str`, *optional*, defaults to `"validation"`), recall_eval_image_root (`str`,
+            *optional*), recall_eval_max_queries (`int`, *optional*, defaults to 200), recall_eval_k (`list[int]`,
+            *optional*, defaults to `[1, 5, 10]`): the split, image folder, number of queries and cut-offs.
     """
 
     model_kind: str = field(
@@ -44,6 +58,13 @@ class SIDTrainingArguments:
             "choices": ["auto", "compact", "model"],
         },
     )
+    freeze_vision_tower: bool = field(
+        default=True,
+        metadata={
+            "help": "VLMs: keep the vision encoder frozen (its features are pretrained; no backward pass through "
+            "it, which is most of a small VLM's training cost per image row)."
+        },
+    )
     train_sid_token_embeddings: bool = field(
         default=True, metadata={"help": "With LoRA, also train the embedding rows of the new SID structure tokens."}
     )
@@ -53,4 +74,21 @@ class SIDTrainingArguments:
             "help": "SIDIndex the data was built with: recorded in the model card; atomic identifiers need it (their "
             "one token per target is added to the model)."
         },
+    )
+    recall_eval_source: str | None = field(
+        default=None,
+        metadata={
+            "help": "Image-caption source (as given to build-sids) whose recall_eval_split is retrieved at the end of "
+            "every epoch: Recall@K in the training logs. Needs --sid_index."
+        },
+    )
+    recall_eval_split: str = field(default="validation", metadata={"help": "The split of recall_eval_source."})
+    recall_eval_image_root: str | None = field(
+        default=None, metadata={"help": "Base folder of recall_eval_source's relative image paths."}
+    )
+    recall_eval_max_queries: int | None = field(
+        default=200, metadata={"help": "Queries of the per-epoch Recall@K (the first N of the split)."}
+    )
+    recall_eval_k: list[int] = field(
+        default_factory=lambda: [1, 5, 10], metadata={"help": "Cut-offs of the per-epoch Recall@K."}
     )

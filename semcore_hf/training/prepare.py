@@ -9,6 +9,7 @@ from pathlib import Path
 
 from semcore_hf._io import HF_CHECKPOINT_PATTERNS, atomic_artefact, files_matching, read_manifest, resolve_artefact_dir
 from semcore_hf.data.prompts import PROMPT_FORMAT
+from semcore_hf.modeling.loading import load_model_and_processor
 from semcore_hf.tokenization import SIDTokenizerExtension
 from semcore_hf.tokenization.extension import CONFIG_NAME as EXTENSION_FILE
 
@@ -87,50 +88,6 @@ def _legacy_files(directory: Path) -> list[str]:
     if not is_prepared_model_dir(directory):
         return []
     return files_matching(directory, [*HF_CHECKPOINT_PATTERNS, EXTENSION_FILE, PREPARED_FROM_FILE])
-
-
-def detect_model_kind(model_name_or_path: str) -> str:
-    """`"image_text_to_text"` if the config maps to an `AutoModelForImageTextToText` class, else `"causal_lm"`."""
-    from transformers import AutoConfig
-    from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
-
-    config = AutoConfig.from_pretrained(model_name_or_path)
-    return "image_text_to_text" if config.model_type in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES else "causal_lm"
-
-
-def load_model_and_processor(
-    model_name_or_path: str, model_kind: str = "auto", processor_only: bool = False, **model_kwargs
-):
-    """Load a causal LM + tokenizer or a VLM + processor with the Auto classes.
-
-    Args:
-        model_name_or_path (`str`): a local directory or a Hub id.
-        model_kind (`str`, *optional*, defaults to `"auto"`): `"causal_lm"`, `"image_text_to_text"` or `"auto"`.
-        processor_only (`bool`, *optional*, defaults to `False`): load only the tokenizer / processor (the model
-            slot of the result is `None`); for adapter folders, which hold a tokenizer but no `config.json`.
-        **model_kwargs: passed to `from_pretrained` (e.g. `dtype`).
-
-    Returns:
-        `(model, processing_class, model_kind)`.
-    """
-    from transformers import AutoModelForCausalLM, AutoModelForImageTextToText, AutoProcessor, AutoTokenizer
-
-    if model_kind == "auto":
-        if processor_only:
-            raise ValueError("processor_only needs an explicit model_kind.")
-        model_kind = detect_model_kind(model_name_or_path)
-    model = None
-    if model_kind == "image_text_to_text":
-        if not processor_only:
-            model = AutoModelForImageTextToText.from_pretrained(model_name_or_path, **model_kwargs)
-        processing_class = AutoProcessor.from_pretrained(model_name_or_path)
-    elif model_kind == "causal_lm":
-        if not processor_only:
-            model = AutoModelForCausalLM.from_pretrained(model_name_or_path, **model_kwargs)
-        processing_class = AutoTokenizer.from_pretrained(model_name_or_path)
-    else:
-        raise ValueError(f"model_kind must be 'auto', 'causal_lm' or 'image_text_to_text', got {model_kind!r}.")
-    return model, processing_class, model_kind
 
 
 def prepare_model_for_sids(

@@ -63,6 +63,10 @@ class GSVScorer:
             The negative answer; its first token must differ from the first token of `yes`.
         show_progress (`bool`, *optional*, defaults to `False`):
             Show a tqdm bar over batches.
+        share_prefix (`bool`, *optional*, defaults to `True`):
+            Encode the prompt prefix that the pairs of one query share (the query text, or the query image for I2T)
+            once and reuse its KV cache for all of that query's candidates. Used for text-only models and
+            LLaVA-style VLMs; models with multimodal positions (Qwen2-VL's M-RoPE) always take the plain path.
 
     Example:
 
@@ -83,6 +87,7 @@ class GSVScorer:
         yes: str = YES,
         no: str = NO,
         show_progress: bool = False,
+        share_prefix: bool = True,
     ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"`batch_size` must be a positive int, got {batch_size!r}.")
@@ -93,6 +98,7 @@ class GSVScorer:
         self.is_vlm = is_vlm(processor_or_tokenizer)
         self.batch_size = batch_size
         self.show_progress = show_progress
+        self.share_prefix = share_prefix
         if not (getattr(self.processor, "chat_template", None) or getattr(self.tokenizer, "chat_template", None)):
             raise ValueError(
                 f"{type(self.processor).__name__} has no chat template; GSV renders its yes/no prompt with "
@@ -146,25 +152,13 @@ class GSVScorer:
         Returns:
             `GSVScorer`: the scorer, with the model in eval mode.
         """
-        from transformers import (
-            AutoConfig,
-            AutoModelForCausalLM,
-            AutoModelForImageTextToText,
-            AutoProcessor,
-            AutoTokenizer,
-        )
-        from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+        from semcore_hf.modeling import load_model_and_processor
 
-        path = str(path_or_model_id)
         trust = model_kwargs.get("trust_remote_code", False)
-        config = AutoConfig.from_pretrained(path, trust_remote_code=trust, revision=model_kwargs.get("revision"))
         processor_kwargs = {"trust_remote_code": trust, **(processor_kwargs or {})}
-        if config.model_type in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES:
-            model = AutoModelForImageTextToText.from_pretrained(path, **model_kwargs)
-            processor = AutoProcessor.from_pretrained(path, **processor_kwargs)
-        else:
-            model = AutoModelForCausalLM.from_pretrained(path, **model_kwargs)
-            processor = AutoTokenizer.from_pretrained(path, **processor_kwargs)
+        model, processor, _ = load_model_and_processor(
+            str(path_or_model_id), processor_kwargs=processor_kwargs, **model_kwargs
+        )
         return cls(model.eval(), processor, batch_size=batch_size, yes=yes, no=no, show_progress=show_progress)
 
     # ------------------------------------------------------------------ scoring
@@ -204,17 +198,34 @@ class GSVScorer:
         texts, images = self._build_prompts(queries, candidates, direction, candidate_images, query_images)
         if not texts:
             return torch.empty(0, dtype=torch.float32)
-        # Longest first, so each batch holds prompts of similar length (less padding); scores go back in place.
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i][0]["content"][-1]["text"]))
         scores = torch.empty(len(texts), dtype=torch.float32)
-        starts = range(0, len(order), self.batch_size)
-        if self.show_progress:
-            from tqdm.auto import tqdm
-
-            starts = tqdm(starts, desc="GSV", unit="batch")
         was_training = self.model.training
         self.model.eval()
         try:
+            rest = list(range(len(texts)))
+            if self.share_prefix and self._prefix_sharing_supported():
+                # The pairs of one query share their prompt up to the candidate (the query, and for I2T its image):
+                # that prefix is encoded once per query and its KV cache reused for every candidate.
+                keys = self._query_keys(direction, queries, candidate_images, query_images)
+                groups: dict[Any, list[int]] = {}
+                for i, key in enumerate(keys):
+                    groups.setdefault(key, []).append(i)
+                rest = []
+                for members in groups.values():
+                    if len(members) < 2:
+                        rest += members
+                        continue
+                    for start in range(0, len(members), self.batch_size):
+                        idx = members[start : start + self.batch_size]
+                        batch_images = [images[i] for i in idx] if images is not None else None
+                        scores[idx] = self._score_shared([texts[i] for i in idx], batch_images)
+            # Longest first, so each batch holds prompts of similar length (less padding); scores go back in place.
+            order = sorted(rest, key=lambda i: -len(texts[i][0]["content"][-1]["text"]))
+            starts = range(0, len(order), self.batch_size)
+            if self.show_progress:
+                from tqdm.auto import tqdm
+
+                starts = tqdm(starts, desc="GSV", unit="batch")
             for start in starts:
                 idx = order[start : start + self.batch_size]
                 batch_images = [images[i] for i in idx] if images is not None else None
@@ -222,98 +233,6 @@ class GSVScorer:
         finally:
             self.model.train(was_training)
         return scores
-
-    def rerank(
-        self,
-        candidates_per_query: Sequence[Sequence[Any]],
-        queries: Sequence[str] | None = None,
-        generation_scores: Sequence[Sequence[float]] | None = None,
-        *,
-        direction: str = "t2i",
-        candidate_images_per_query: Sequence[Sequence[Any]] | None = None,
-        query_images: Sequence[Any] | None = None,
-        alpha: float = 0.5,
-        normalize: bool = True,
-        return_scores: bool = False,
-    ) -> list[list[Any]] | tuple[list[list[Any]], list[list[float]]]:
-        """Re-order each query's candidates by `alpha * generation_score + (1 - alpha) * gsv_score`, best first.
-
-        All pairs of all queries are scored together (full batches). Scores are z-normalised per query by default:
-        generation scores are sequence log-probabilities (their scale grows with identifier length and beam
-        depth) while GSV scores are log-odds, so without normalisation whichever spreads more would dominate and
-        `alpha` would not mean "weight of generation". A query whose scores are all equal (one candidate, or a
-        collision group with one shared generation score) gets zeros for that part, so GSV alone orders the
-        members of a collision group. Ties keep the input order (stable sort).
-
-        Args:
-            candidates_per_query (`list[list]`):
-                The candidates of each query, in retrieval order. They are what is returned, re-ordered; they are also
-                the candidate texts of the prompt (captions) unless `candidate_images_per_query` is given, in which
-                case they may be anything (e.g. target ids).
-            queries (`list[str]`, *optional*):
-                The query texts (T2I, required); ignored for I2T.
-            generation_scores (`list[list[float]]`, *optional*):
-                The retriever's score of each candidate (e.g. beam log-probability). `None`: rank by GSV alone.
-            direction (`str`, *optional*, defaults to `"t2i"`):
-                `"t2i"` or `"i2t"`, as in `score`.
-            candidate_images_per_query (`list[list[PIL.Image.Image]]`, *optional*):
-                T2I with a VLM: the candidates' images.
-            query_images (`list[PIL.Image.Image]`, *optional*):
-                I2T: one image per query.
-            alpha (`float`, *optional*, defaults to 0.5):
-                Weight of the generation score, in [0, 1]; ignored when `generation_scores` is `None`.
-            normalize (`bool`, *optional*, defaults to `True`):
-                z-normalise both scores per query before mixing (see above).
-            return_scores (`bool`, *optional*, defaults to `False`):
-                Also return the combined scores, in the new order.
-
-        Returns:
-            `list[list]` of re-ordered candidates, or `(reordered, combined_scores)` when `return_scores=True`.
-        """
-        if not 0.0 <= alpha <= 1.0:
-            raise ValueError(f"`alpha` must be in [0, 1], got {alpha}.")
-        n = _check_list(candidates_per_query, "candidates_per_query")
-        for name, value in (
-            ("queries", queries),
-            ("generation_scores", generation_scores),
-            ("candidate_images_per_query", candidate_images_per_query),
-            ("query_images", query_images),
-        ):
-            if value is not None and _check_list(value, name) != n:
-                raise ValueError(f"`{name}` has {len(value)} entries but `candidates_per_query` has {n} queries.")
-        sizes = [_check_list(c, f"candidates_per_query[{q}]") for q, c in enumerate(candidates_per_query)]
-        for name, nested in (
-            ("generation_scores", generation_scores),
-            ("candidate_images_per_query", candidate_images_per_query),
-        ):
-            for q, row in enumerate(nested or []):
-                if _check_list(row, f"{name}[{q}]") != sizes[q]:
-                    raise ValueError(f"`{name}[{q}]` has {len(row)} entries but query {q} has {sizes[q]} candidates.")
-
-        def expand(per_query):  # one entry per query -> one per (query, candidate) pair
-            return None if per_query is None else [per_query[q] for q in range(n) for _ in range(sizes[q])]
-
-        flat_candidates = [c for cands in candidates_per_query for c in cands]
-        flat_images = None
-        if candidate_images_per_query is not None:
-            flat_images = [im for row in candidate_images_per_query for im in row]
-        gsv = self.score(
-            expand(queries),
-            None if flat_images is not None else flat_candidates,
-            direction=direction,
-            candidate_images=flat_images,
-            query_images=expand(query_images),
-        )
-        reordered, combined_scores, offset = [], [], 0
-        for q, size in enumerate(sizes):
-            s = gsv[offset : offset + size]
-            offset += size
-            g = None if generation_scores is None else list(generation_scores[q])
-            combined = combine_scores(g, s, alpha, normalize)
-            order = torch.sort(combined, descending=True, stable=True).indices.tolist()
-            reordered.append([candidates_per_query[q][i] for i in order])
-            combined_scores.append([float(combined[i]) for i in order])
-        return (reordered, combined_scores) if return_scores else reordered
 
     # ------------------------------------------------------------------ internals
 
@@ -440,6 +359,68 @@ class GSVScorer:
         logprobs = torch.log_softmax(logits.float(), dim=-1)
         return (logprobs[:, self.yes_token_id] - logprobs[:, self.no_token_id]).cpu()
 
+    # Models whose positions are plain 1-D token positions, so a cached prefix can be continued with explicit ones.
+    _PREFIX_VLM_TYPES = ("llava",)
+    _MIN_SHARED_TOKENS = 4
+
+    def _prefix_sharing_supported(self) -> bool:
+        if "past_key_values" not in self._params and not self._var_kwargs:
+            return False
+        return not self.is_vlm or getattr(self.model.config, "model_type", None) in self._PREFIX_VLM_TYPES
+
+    @staticmethod
+    def _query_keys(direction, queries, candidate_images, query_images) -> list[Any]:
+        """Which pairs share a prompt prefix: T2I text prompts by query; I2T by query image; T2I images never."""
+        if direction == "i2t":
+            return [str(im) if isinstance(im, (str, os.PathLike)) else id(im) for im in query_images]
+        if candidate_images is not None:  # the candidate image comes first: nothing to share
+            return list(range(len(candidate_images)))
+        return list(queries)
+
+    def _score_shared(self, prompts: list[list[dict]], images: list | None) -> torch.Tensor:
+        """`_score_batch` for the pairs of one query: their common token prefix is run once, then each suffix."""
+        enc = encode_prompts(self.processor, prompts, [[im] for im in images] if images else None)
+        ids, mask = enc["input_ids"], enc["attention_mask"].bool()
+        rows = [ids[i][mask[i]] for i in range(len(prompts))]
+        shortest = min(len(r) for r in rows)
+        shared = 0  # longest common prefix of the token ids (as trained), one token short of the shortest row
+        while shared < shortest - 1 and all(int(r[shared]) == int(rows[0][shared]) for r in rows[1:]):
+            shared += 1
+        if shared < self._MIN_SHARED_TOKENS:
+            return self._score_batch(prompts, images)
+        device, dtype = self.model.device, self.model.dtype
+        prefix = {"input_ids": rows[0][None, :shared].to(device), "use_cache": True}
+        prefix["attention_mask"] = torch.ones_like(prefix["input_ids"])
+        for key, value in enc.items():  # the query's image tensors (identical in every row) go with the prefix
+            if key not in ("input_ids", "attention_mask") and isinstance(value, torch.Tensor):
+                value = value[:1]
+                prefix[key] = value.to(device, dtype) if value.is_floating_point() else value.to(device)
+        prefix = {k: v for k, v in prefix.items() if k in self._params or (self._var_kwargs and k != "token_type_ids")}
+        with torch.inference_mode():
+            cache = self.model(**prefix).past_key_values
+            cache.batch_repeat_interleave(len(rows))
+            suffixes = [r[shared:] for r in rows]
+            width = max(len(x) for x in suffixes)
+            pad = self.tokenizer.pad_token_id
+            suffix_ids = torch.full((len(rows), width), pad, dtype=torch.long)
+            suffix_mask = torch.zeros((len(rows), width), dtype=torch.long)
+            for i, x in enumerate(suffixes):  # left-padded, so every row's last position is its answer position
+                suffix_ids[i, width - len(x) :] = x
+                suffix_mask[i, width - len(x) :] = 1
+            inputs = {
+                "input_ids": suffix_ids.to(device),
+                "attention_mask": torch.cat([torch.ones(len(rows), shared, dtype=torch.long), suffix_mask], 1).to(
+                    device
+                ),
+                "position_ids": (shared + (suffix_mask.cumsum(-1) - 1).clamp(min=0)).to(device),
+                "past_key_values": cache,
+            }
+            if "logits_to_keep" in self._params:
+                inputs["logits_to_keep"] = 1
+            logits = self.model(**inputs).logits[:, -1, :]
+        logprobs = torch.log_softmax(logits.float(), dim=-1)
+        return (logprobs[:, self.yes_token_id] - logprobs[:, self.no_token_id]).cpu()
+
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(model={type(self.model).__name__}, processor={type(self.processor).__name__}, "
@@ -459,32 +440,3 @@ def _check_strings(values: Sequence[Any], name: str) -> None:
     for i, v in enumerate(values):
         if not isinstance(v, str):
             raise TypeError(f"`{name}[{i}]` must be a string, got {type(v).__name__}.")
-
-
-def combine_scores(
-    generation_scores: Sequence[float] | torch.Tensor | None,
-    gsv_scores: torch.Tensor,
-    alpha: float = 0.5,
-    normalize: bool = True,
-) -> torch.Tensor:
-    """One query's final scores: `alpha * z(generation) + (1 - alpha) * z(gsv)` (float64; see `GSVScorer.rerank`).
-
-    Args:
-        generation_scores (`Sequence[float]` or `torch.Tensor`, *optional*): the retriever's score of each candidate;
-            `None` ranks by GSV alone.
-        gsv_scores (`torch.Tensor`): the GSV score of each candidate.
-        alpha (`float`, *optional*, defaults to 0.5): weight of the generation score.
-        normalize (`bool`, *optional*, defaults to `True`): z-normalise both scores first.
-    """
-    v = gsv_scores.double()
-    combined = _znorm(v) if normalize else v
-    if generation_scores is None:
-        return combined
-    g = torch.as_tensor(generation_scores, dtype=torch.float64)
-    return alpha * (_znorm(g) if normalize else g) + (1 - alpha) * combined
-
-
-def _znorm(x: torch.Tensor) -> torch.Tensor:
-    std = x.std(unbiased=False) if x.numel() > 1 else x.new_zeros(())
-    # All-equal scores carry no ranking information: zeros, not a division by ~0.
-    return (x - x.mean()) / std if std > 1e-12 else torch.zeros_like(x)

@@ -38,14 +38,14 @@ def _usage_cases(p):
         ([*retrieve, "--query", "q", "-k", "0"], "argument -k: expected a positive integer, got '0'"),
         ([*retrieve, "--query", "q", "--num-beams", "0"], "argument --num-beams: expected a positive integer"),
         ([*retrieve, "--query", "q", "--batch-size", "-2"], "argument --batch-size: expected a positive integer"),
-        ([*retrieve, "--query", "q", "--gsv-alpha", "2"], "argument --gsv-alpha: expected a number in [0, 1]"),
-        ([*retrieve, "--query", "q", "--gsv-alpha", "nan"], "argument --gsv-alpha: expected a number in [0, 1]"),
+        ([*retrieve, "--query", "q", "--gsv-weight", "-2"], "argument --gsv-weight: expected a number >= 0"),
+        ([*retrieve, "--query", "q", "--gsv-weight", "nan"], "argument --gsv-weight: expected a number >= 0"),
         ([*retrieve, "--query", "  "], "argument --query: expected a non-empty value"),
         ([*retrieve, "--queries-file", p["missing"]], f"argument --queries-file: no such file: {p['missing']}"),
         ([*retrieve, "--queries-file", p["empty"]], "--queries-file"),
         ([*retrieve, "--image", p["missing"]], "argument --image: no such file"),
         ([*retrieve, "--query", "q", "--candidate-texts", p["missing"]], "argument --candidate-texts: no such file"),
-        ([*retrieve, "--query", "q", "--gsv-alpha", "0.5", "--candidate-texts", p["list"]], "expected a JSON object"),
+        ([*retrieve, "--query", "q", "--gsv-weight", "0.5", "--candidate-texts", p["list"]], "expected a JSON object"),
         ([*retrieve, "--query", "q", "--candidate-texts", p["broken"]], "--candidate-texts"),
         (["retrieve", "--model", "./no_model", "--index", d, "--query", "q"], "argument --model: no such folder"),
         (["retrieve", "--model", d, "--index", "out/sids/t2i_index", "--query", "q"], "argument --index: no such"),
@@ -61,7 +61,7 @@ def _usage_cases(p):
         ([*build, "--keyphrase-ngram-range", "2", "1"], "--keyphrase-ngram-range must be (min, max)"),
         ([*build, "--direction", "i2t", "--tasks", "t2i"], "--tasks t2i needs the t2i index"),
         ([*build, "--direction", "i2t", "--tasks", "i2t", "--text-only"], "--tasks i2t"),
-        ([*build, "--stop-words", "french"], "--stop-words must be one of semcore, english, none or a file"),
+        ([*build, "--stop-words", "french"], "argument --stop-words: expected one of semcore, english, none or a"),
         ([*build, "--generated-captions", p["missing"]], "argument --generated-captions: no such file"),
         ([*build, "--generated-captions", p["broken"]], "--generated-captions"),
         ([*build, "--caption-images-with", "./no_vlm"], "argument --caption-images-with: no such folder"),
@@ -133,22 +133,26 @@ def test_debug_re_raises(paths, where):
 
 
 def test_errors_in_a_real_process_print_one_line_and_import_nothing_heavy(tmp_path):
+    # `--help` imports nothing; a sub-command's parser is transformers' HfArgumentParser (transformers' lazy package
+    # and PIL, ~1 s), but a usage error never waits for torch, datasets or scikit-learn (several seconds).
     script = (
         "import json, sys\n"
         "from semcore_hf.cli.main import main\n"
         "codes = []\n"
         "bad = ['retrieve', '--model', './missing', '--index', 'x', '--query', 'q', '-k', '3']\n"
+        "heavy = {}\n"
         "for argv in ([], ['--help'], bad):\n"
         "    try:\n"
         "        codes.append(main(argv))\n"
         "    except SystemExit as e:\n"
         "        codes.append(e.code)\n"
-        "heavy = [m for m in ('torch', 'transformers', 'datasets', 'sklearn', 'PIL') if m in sys.modules]\n"
+        "    heavy[len(codes)] = [m for m in ('torch', 'transformers', 'datasets', 'sklearn', 'PIL')\n"
+        "                         if m in sys.modules]\n"
         "print(json.dumps({'codes': codes, 'heavy': heavy}))\n"
     )
     res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=60)
     out = json.loads(res.stdout.strip().splitlines()[-1])
-    assert out == {"codes": [1, 0, 2], "heavy": []}, res.stderr
+    assert out == {"codes": [1, 0, 2], "heavy": {"1": [], "2": [], "3": ["transformers", "PIL"]}}, res.stderr
     assert res.stderr.strip().splitlines() == [
         "semcore-hf retrieve: error: argument --model: no such folder: ./missing (a local path or a Hub id user/name)"
     ]

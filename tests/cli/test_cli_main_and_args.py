@@ -1,13 +1,13 @@
-"""The `semcore-hf` entry point, and the dataclass <-> argparse helpers the sub-commands share."""
+"""The `semcore-hf` entry point, and the one parser every sub-command but `demo` uses (HfArgumentParser + --config)."""
 
 from __future__ import annotations
 
-import argparse
+import json
 from dataclasses import dataclass, field
 
 import pytest
 
-from semcore_hf.cli._args import add_dataclass_arguments, dataclass_from_args
+from semcore_hf.cli._args import positive_int
 from semcore_hf.cli.main import COMMANDS, main
 
 
@@ -44,70 +44,95 @@ def test_missing_required_flag_exits_2(capsys):
 
 @dataclass
 class Opts:
-    count: int = field(default=3, metadata={"help": "how many"})
+    count: int = field(default=3, metadata={"help": "how many", "type": positive_int, "aliases": ["-c"]})
     ratio: float = 0.5
     flag: bool = False
     on: bool = True
     pair: tuple[int, int] = (1, 2)
     name: str | None = None
-    label: str = "x"
+    label: str = field(default="x", metadata={"choices": ["x", "y"]})
+    sizes: list[int] = field(default_factory=lambda: [1], metadata={"type": positive_int})
+    words: str | list[str] | None = None
 
 
-def _parser(prefix=""):
-    p = argparse.ArgumentParser()
-    add_dataclass_arguments(p, Opts, prefix=prefix)
-    return p
+def _parser():
+    from semcore_hf.cli._parser import CommandParser
+
+    return CommandParser([Opts], prog="semcore-hf test", field_types={"words": lambda v: v.split(",")})
+
+
+def _parse(*argv):
+    (opts,), flags = _parser().parse_command(list(argv))
+    return opts, flags
 
 
 def test_unset_flags_keep_the_dataclass_defaults():
-    args = _parser().parse_args([])
-    assert all(v is None for v in vars(args).values())  # nothing is forced on the dataclass
-    assert dataclass_from_args(Opts, args) == Opts()
+    opts, flags = _parse()
+    assert opts == Opts() and flags.config is None and flags.debug is None
 
 
 def test_every_field_kind_round_trips():
     argv = ["--count", "5", "--ratio", "0.25", "--flag", "--no-on", "--pair", "3", "4", "--name", "n", "--label", "y"]
-    got = dataclass_from_args(Opts, _parser().parse_args(argv))
-    assert got == Opts(count=5, ratio=0.25, flag=True, on=False, pair=(3, 4), name="n", label="y")
-    assert isinstance(got.pair, tuple) and isinstance(got.count, int) and isinstance(got.ratio, float)
+    opts, _ = _parse(*argv, "--sizes", "2", "3", "--words", "a,b")
+    assert opts == Opts(5, 0.25, True, False, (3, 4), "n", "y", [2, 3], ["a", "b"])
+    assert isinstance(opts.pair, tuple) and isinstance(opts.count, int) and isinstance(opts.ratio, float)
+    # both spellings of a flag, and the alias
+    assert _parse("--no_on", "-c", "7")[0] == Opts(count=7, on=False)
 
 
-def test_partial_flags_and_overrides():
-    got = dataclass_from_args(Opts, _parser().parse_args(["--no-flag", "--pair", "7", "8"]), count=9)
-    assert got == Opts(count=9, flag=False, pair=(7, 8))
+def test_bad_values_are_one_line_errors_naming_the_flag_as_typed(capsys):
+    for argv, expected in (
+        (["--count", "0"], "argument --count: expected a positive integer, got '0'"),
+        (["-c", "0"], "argument -c: expected a positive integer"),
+        (["--sizes", "1", "0"], "argument --sizes: expected a positive integer"),
+        (["--pair", "1"], "argument --pair: expected 2 arguments"),
+        (["--label", "z"], "argument --label: invalid choice"),
+    ):
+        with pytest.raises(SystemExit) as e:
+            _parse(*argv)
+        err = capsys.readouterr().err.strip()
+        assert e.value.code == 2 and len(err.splitlines()) == 1 and err.startswith("semcore-hf test: error: ")
+        assert expected in err, err
 
 
-def test_bad_values_are_argparse_errors(capsys):
+def test_config_yaml_sets_values_and_flags_override_it(tmp_path, capsys):
+    config = tmp_path / "c.yaml"
+    config.write_text("count: 9\npair: [5, 6]\nlabel: y\nsizes: [4]\n")
+    assert _parse("--config", str(config))[0] == Opts(count=9, pair=(5, 6), label="y", sizes=[4])
+    assert _parse("--config", str(config), "--count", "2")[0].count == 2
+    for text, expected in (
+        ("count: 0\n", "argument --config: count in"),
+        ("cuont: 3\n", "unknown keys ['cuont']"),
+        ("label: z\n", "'z' is not one of ['x', 'y']"),
+        ("- a list\n", "must hold a mapping"),
+    ):
+        config.write_text(text)
+        with pytest.raises(SystemExit):
+            _parse("--config", str(config))
+        err = capsys.readouterr().err
+        assert expected in err and len(err.strip().splitlines()) == 1, err
     with pytest.raises(SystemExit):
-        _parser().parse_args(["--count", "many"])
-    with pytest.raises(SystemExit):
-        _parser().parse_args(["--pair", "1"])  # a 2-tuple needs two values
+        _parse("--config", str(tmp_path / "missing.yaml"))
+    assert "argument --config: no such file" in capsys.readouterr().err
 
 
-def test_prefix_and_skip():
-    p = argparse.ArgumentParser()
-    add_dataclass_arguments(p, Opts, prefix="gsv-", skip=("label",))
-    args = p.parse_args(["--gsv-count", "2", "--gsv-name", "z"])
-    assert args.gsv_count == 2 and not hasattr(args, "gsv_label")
-    with pytest.raises(SystemExit):
-        p.parse_args(["--gsv-label", "y"])
-    assert dataclass_from_args(Opts, args, prefix="gsv-") == Opts(count=2, name="z")
+def test_a_required_flag_may_come_from_the_config(tmp_path, capsys):
+    from semcore_hf.cli.retrieve import make_parser
 
-
-def test_help_shows_the_field_help_and_default():
-    text = _parser().format_help()
-    assert "how many (default: 3)" in text
-    assert "--no-on" in text
+    config = tmp_path / "retrieve.yaml"
+    config.write_text(f"model: {tmp_path}\nquery: [a dog]\nk: 3\n")
+    (args,), _ = make_parser("semcore-hf retrieve").parse_command(["--config", str(config), "-k", "2"])
+    assert (args.model, args.query, args.k) == (str(tmp_path), ["a dog"], 2)
 
 
 def test_sid_config_flags_map_onto_the_config():
+    from semcore_hf.cli.build_sids import make_parser
     from semcore_hf.identifiers import SIDConfig
 
-    p = argparse.ArgumentParser()
-    add_dataclass_arguments(p, SIDConfig)
-    argv = ["--num-clusters", "2", "--global-words", "1", "--resolve-collisions", "--keyphrase-ngram-range", "1", "3"]
-    argv += ["--stop-words", "english", "--no-normalize-embeddings", "--embedding-model", "some/model"]
-    cfg = dataclass_from_args(SIDConfig, p.parse_args(argv))
+    argv = ["--source", ".", "--output_dir", "o", "--num-clusters", "2", "--global-words", "1", "--resolve-collisions"]
+    argv += ["--keyphrase-ngram-range", "1", "3", "--stop-words", "english", "--no-normalize-embeddings"]
+    argv += ["--embedding-model", "some/model"]
+    (_, cfg), _ = make_parser("semcore-hf build-sids").parse_command(argv)
     expected = SIDConfig(
         embedding_model="some/model",
         num_clusters=2,
@@ -118,4 +143,47 @@ def test_sid_config_flags_map_onto_the_config():
         normalize_embeddings=False,
     )
     assert cfg == expected
-    assert dataclass_from_args(SIDConfig, p.parse_args([])) == SIDConfig()
+    (_, default), _ = make_parser("semcore-hf build-sids").parse_command(["--source", ".", "--output_dir", "o"])
+    assert default == SIDConfig()
+
+
+def test_build_sids_task_choices_are_the_data_tasks():
+    from semcore_hf.cli.build_sids import _TASKS
+    from semcore_hf.data.prompts import TASKS
+
+    assert _TASKS == TASKS
+
+
+def test_every_command_but_demo_parses_with_hf_argument_parser_and_config():
+    import importlib
+
+    for name, (module_name, _) in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        if name == "demo":
+            assert hasattr(module, "add_arguments")
+            continue
+        parser = module.make_parser(f"semcore-hf {name}")
+        assert "HfArgumentParser" in [c.__name__ for c in type(parser).__mro__], name
+        assert "--config" in parser._option_string_actions, name
+
+
+def test_train_help_lists_trl_and_semcore_flags(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    for flag in ("--max_steps", "--lora_r", "--lora_modules_to_save", "--dataset_name", "--model_kind", "--sid_index"):
+        assert flag in out, flag
+    assert "--recall_eval_source" in out and "--config" in out
+
+
+def test_env_prints_the_versions(capsys):
+    from importlib import metadata
+
+    assert main(["env", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["packages"]["transformers"] == metadata.version("transformers")
+    assert report["packages"]["semcore_hf"] == metadata.version("semcore_hf")
+    assert {"python", "platform", "cuda_available"} <= set(report)
+    assert main(["env"]) == 0
+    assert "- torch: " in capsys.readouterr().out

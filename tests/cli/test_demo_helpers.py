@@ -43,7 +43,12 @@ def test_stamp_rows_split_by_hash_and_exclude_letters(tmp_path):
     all_ids = [i for split in rows.values() for i in split["image_id"]]
     assert not any(i.startswith("symbols/alphabets") for i in all_ids)
     assert len(all_ids) == len(set(all_ids)) == 15
-    assert set(rows) <= {"train", "test"} and "train" in rows
+    assert set(rows) <= {"train", "validation", "test"} and "train" in rows
+    from semcore_hf.cli._experiment import is_held_out, split_of
+
+    for split, ds in rows.items():
+        assert all(split_of(i) == split for i in ds["image_id"])
+    assert all(split_of(i) == "test" for i in all_ids if is_held_out(i))  # held-out images are test images
     again = _stamp_rows(str(_tree(tmp_path)), quick=False)
     assert {s: d["image_id"] for s, d in again.items()} == {s: d["image_id"] for s, d in rows.items()}
     quick = _stamp_rows(str(_tree(tmp_path)), quick=True)
@@ -71,3 +76,18 @@ def test_identical_descriptions_are_all_relevant(tmp_path):
     rows = load_image_caption_source(raw, caption_column="captions", image_id_column="image_id")
     qs = _relevant_by_caption(build_query_set(rows, "t2i", "test"), rows)
     assert qs.relevant == [["duck", "duck_2"], ["duck", "duck_2"], ["apple"]]
+
+
+def test_query_sets_hold_out_images_and_keep_the_splits_apart(tmp_path):
+    from semcore_hf.cli._experiment import is_held_out, query_sets, stamp_rows
+
+    base = tmp_path / "stamps"
+    for i in range(120):
+        _stamp(base, f"town/house{i}", f"House number {i}.")
+    rows = stamp_rows(str(base), quick=False)
+    held = {str(i) for i in rows["test"]["image_id"] if is_held_out(str(i))}
+    val, test, growing = query_sets(rows, held)
+    assert held and not held & set(test.gallery) and held <= set(growing.gallery)
+    assert set(growing.gallery) == set(test.gallery) | held
+    assert all(rel[0] in held for rel in growing.relevant) and not any(r[0] in held for r in test.relevant)
+    assert set(val.gallery) == set(rows["validation"]["image_id"]) and not set(val.gallery) & set(test.gallery)

@@ -9,7 +9,7 @@ import pytest
 from sid_data_helpers import CAPTIONS_PER_IMAGE, CORPUS, GENERATED, SPLIT_SIZES, FakeIndex, make_karpathy, write_images
 
 from semcore_hf.data import SIDDatasetBuilder, build_sid_dataset, load_image_caption_source, prompts
-from semcore_hf.tokenization.sid_format import sid_to_completion
+from semcore_hf.identifiers.sid_format import sid_to_completion
 
 IMAGE_TASKS = {"i2t", "memorize_t2i", "verify_t2i", "verify_i2t"}
 
@@ -30,7 +30,7 @@ def _meta(dd, split):
 
 
 def test_all_tasks_columns_and_counts(built):
-    assert sorted(built) == sorted(prompts.TASKS)
+    assert sorted(built) == sorted(t for t in prompts.TASKS if t != "caption")  # the default: every SID task
     for task, dd in built.items():
         assert list(dd) == ["train", "validation", "test"]
         for split, n_images in SPLIT_SIZES.items():
@@ -263,3 +263,17 @@ def test_unreadable_image_named_before_writing(tmp_path, indexes):
     (tmp_path / "src" / "images" / "img2.jpg").unlink()
     with pytest.raises(FileNotFoundError, match=r"img2\.jpg"):
         build_sid_dataset(dd, i2t_index=indexes[1], tasks=["i2t"], cache_dir=tmp_path / "c", check_images=True)
+
+
+def test_caption_task_needs_no_index_and_teaches_the_human_captions(source, tmp_path):
+    built = build_sid_dataset(source, tasks=["caption"], cache_dir=tmp_path / "c")["caption"]
+    for split, n_images in SPLIT_SIZES.items():
+        assert len(built[split]) == n_images * CAPTIONS_PER_IMAGE
+    rows = _meta(built, "train")
+    assert all(_text([{"content": r["prompt"][0]["content"]}]) == prompts.CAPTION_INSTRUCTION for r in rows)
+    for r in rows:
+        image_id, j = r["query_id"], int(r["target_id"].split("#")[1])
+        assert r["completion"][0]["content"] == CORPUS[image_id][1][j]
+    assert all(len(x) == 1 for x in built["train"]["images"])
+    with pytest.raises(ValueError, match="no text_only variant"):
+        build_sid_dataset(source, tasks=["caption"], text_only=True)

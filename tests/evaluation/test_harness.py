@@ -76,9 +76,9 @@ class FakeRetriever:
         self.rankings = rankings
         self.calls = []
 
-    def retrieve(self, queries, k=10, num_beams=None, batch_size=8, direction=None, gsv_alpha=None, **kw):
+    def retrieve(self, queries, k=10, num_beams=None, batch_size=8, direction=None, gsv_weight=None, **kw):
         self.calls.append(dict(queries=list(queries), k=k, num_beams=num_beams, batch_size=batch_size))
-        self.calls[-1].update(direction=direction, gsv_alpha=gsv_alpha, **kw)
+        self.calls[-1].update(direction=direction, gsv_weight=gsv_weight, **kw)
         return [[{"target_id": t, "score": -float(r)} for r, t in enumerate(ranked)] for ranked in self.rankings]
 
 
@@ -113,14 +113,14 @@ def test_evaluate_retriever_exact_numbers():
     (call,) = fake.calls
     assert call["queries"] == ["a", "b", "c", "d"]
     assert call["k"] == 3 and call["num_beams"] == 3  # max(k) by default
-    assert call["direction"] == "i2t" and call["gsv_alpha"] is None and call["batch_size"] == 8
+    assert call["direction"] == "i2t" and call["gsv_weight"] is None and call["batch_size"] == 8
 
 
 def test_evaluate_retriever_passes_options_through():
     fake = FakeRetriever(RANKINGS)
-    res = evaluate_retriever(fake, _query_set(), k=[2], num_beams=6, batch_size=3, gsv_alpha=0.5, show_progress=False)
+    res = evaluate_retriever(fake, _query_set(), k=[2], num_beams=6, batch_size=3, gsv_weight=0.5, show_progress=False)
     assert fake.calls[0]["num_beams"] == 6 and fake.calls[0]["batch_size"] == 3
-    assert fake.calls[0]["gsv_alpha"] == 0.5 and fake.calls[0]["k"] == 2
+    assert fake.calls[0]["gsv_weight"] == 0.5 and fake.calls[0]["k"] == 2
     assert res["queries_short_of_k"] == 0
     assert res["metrics"]["recall@2"] == pytest.approx(2 / 4)
 

@@ -7,7 +7,7 @@ import pytest
 
 from semcore_hf.identifiers import SIDIndex
 from semcore_hf.identifiers.kinds import NumericTree, atomic_tokens, numeric_paths
-from semcore_hf.tokenization.sid_format import split_sid
+from semcore_hf.identifiers.sid_format import split_sid
 
 
 def _ids(n):
@@ -144,3 +144,27 @@ def test_report_counts_global_word_coverage(built_index, captions, tmp_path):
     assert SIDIndex.from_pretrained(tmp_path / "i").collision_report() == rep
     card = (tmp_path / "i" / "README.md").read_text()
     assert "different texts" in card and "coverage" in card
+
+
+# ---------------------------------------------------------------------------------------------- issue 11 item 4
+def test_coverage_rule_names_clusters_after_words_most_members_share():
+    import scipy.sparse as sp
+
+    from semcore_hf.identifiers.ctfidf import coverage_order
+
+    vocab = np.array(["dog", "puppy", "rare", "grass"])
+    # cluster 0: 4 members; "rare" is in 1 member only but ranks first by c-TF-IDF; "dog" is in 3
+    docs = [[1, 0, 1, 0], [1, 1, 0, 0], [1, 0, 0, 1], [0, 1, 0, 1]]
+    doc_word = sp.csr_matrix(np.array(docs))
+    labels = np.zeros(4, dtype=np.int64)
+    reordered = coverage_order([["rare", "dog", "puppy", "grass"]], doc_word, labels, vocab, m=2)[0]
+    assert reordered[:2] == ["dog", "puppy"]  # dog covers 3; then puppy adds member 3 (grass too: c-TF-IDF order)
+    assert sorted(reordered) == sorted(["rare", "dog", "puppy", "grass"])
+
+
+def test_coverage_rule_raises_the_reported_coverage(make_builder, captions):
+    base = make_builder(global_words=1).build(captions, _ids(30)).collision_report()["global_word_coverage"]
+    cov = make_builder(global_words=1, global_word_rule="coverage").build(captions, _ids(30))
+    assert cov.collision_report()["global_word_coverage"] >= base
+    with pytest.raises(ValueError, match="global_word_rule"):
+        make_builder(global_word_rule="tfidf")

@@ -8,7 +8,7 @@ import pytest
 from semcore_hf._testing import local_hub
 from semcore_hf.identifiers import SIDIndex
 from semcore_hf.identifiers import index as index_module
-from semcore_hf.tokenization.sid_format import split_sid
+from semcore_hf.identifiers.sid_format import split_sid
 
 FILES = {"README.md", "sid_index.json", "sid_index.safetensors", "sid_index_config.json"}
 

@@ -5,7 +5,7 @@ import re
 import pytest
 
 from semcore_hf.identifiers import SIDBuilder, SIDConfig
-from semcore_hf.tokenization.sid_format import split_sid
+from semcore_hf.identifiers.sid_format import split_sid
 
 DOGS = [
     "a brown dog runs through the tall grass",

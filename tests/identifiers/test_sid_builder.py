@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from semcore_hf.identifiers import SIDConfig
-from semcore_hf.tokenization.sid_format import split_sid
+from semcore_hf.identifiers.sid_format import split_sid
 
 WORD = re.compile(r"^[a-z0-9]+(?:['-][a-z0-9]+)*$")
 

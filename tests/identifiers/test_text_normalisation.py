@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from semcore_hf.identifiers import ctfidf
+from semcore_hf.identifiers.sid_format import split_sid
 from semcore_hf.identifiers.text import (
     POLARITY_WORDS,
     SEMCORE_STOP_WORDS,
@@ -18,7 +19,6 @@ from semcore_hf.identifiers.text import (
     resolve_stop_words,
     words_of,
 )
-from semcore_hf.tokenization.sid_format import split_sid
 
 FILLER = ["a dog runs on the green grass", "a cat sleeps on a red sofa", "a man rides a bike down the street"]
 

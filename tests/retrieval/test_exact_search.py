@@ -206,12 +206,12 @@ def test_bad_arguments_fail_before_any_search(lm_retriever, small_index, images)
         lm_retriever.retrieve(QUERIES[:1], k=2, direction="i2t")
 
 
-def test_gsv_alpha_outside_unit_interval_is_refused(sid_lm_dir, small_index):
+def test_negative_gsv_weight_is_refused(sid_lm_dir, small_index):
     texts = {t: f"text of {t}" for t in small_index.target_ids}
     r = SemCORERetriever.from_pretrained(sid_lm_dir, small_index, device="cpu", gsv=True, candidate_texts=texts)
-    for alpha in (-0.1, 1.5, True):
-        with pytest.raises(ValueError, match="gsv_alpha"):
-            r.retrieve(QUERIES[:1], k=2, gsv_alpha=alpha)
+    for weight in (-0.1, float("nan"), True):
+        with pytest.raises(ValueError, match="gsv_weight"):
+            r.retrieve(QUERIES[:1], k=2, gsv_weight=weight)
 
 
 def test_text_queries_against_an_image_to_text_index_are_refused(sid_lm_dir, small_index):

@@ -83,7 +83,7 @@ def test_bad_input_errors(lm_retriever, small_index, images):
     with pytest.raises(ValueError, match="need a VLM"):
         lm_retriever.retrieve(images[:1], k=2)
     with pytest.raises(ValueError, match="no GSVScorer"):
-        lm_retriever.retrieve(QUERIES[:1], k=2, gsv_alpha=0.5)
+        lm_retriever.retrieve(QUERIES[:1], k=2, gsv_weight=0.5)
     assert lm_retriever.retrieve([], k=2) == []
 
 
@@ -105,16 +105,21 @@ def test_gsv_reranks_candidates(sid_lm_dir, small_index):
     texts = dict(zip(small_index.target_ids, [f"text of {t}" for t in small_index.target_ids]))
     retriever = R.from_pretrained(sid_lm_dir, small_index, device="cpu", gsv=True, candidate_texts=texts)
     plain = retriever.retrieve(QUERIES[:2], k=4, num_beams=4)
-    verified = retriever.retrieve(QUERIES[:2], k=4, num_beams=4, gsv_alpha=0.5)
+    verified = retriever.retrieve(QUERIES[:2], k=4, num_beams=4, gsv_weight=0.5)
     for p, v in zip(plain, verified):
         assert all(r["gsv_score"] is not None for r in v)
         assert [r["score"] for r in v] == sorted((r["score"] for r in v), reverse=True)
         assert {r["target_id"] for r in v} <= {t for t in small_index.target_ids}
         assert all(r["gsv_score"] is None for r in p)
-    # alpha=1 keeps the generation order among distinct SIDs
-    same = retriever.retrieve(QUERIES[:1], k=4, num_beams=4, gsv_alpha=1.0)[0]
-    gen = [r["generation_score"] for r in same]
-    assert gen == sorted(gen, reverse=True)
+    # weight 0 keeps the generation order; GSV only orders what generation ties (collision members)
+    same = retriever.retrieve(QUERIES[:2], k=len(small_index), num_beams=small_index.num_sids, gsv_weight=0.0)
+    for per in same:
+        keys = [(-r["generation_score"], -r["gsv_score"]) for r in per]
+        assert keys == sorted(keys)
+    # the fused score is exactly generation + weight * log P(yes)
+    for r in verified[0]:
+        expected = r["generation_score"] + 0.5 * float(torch.nn.functional.logsigmoid(torch.tensor(r["gsv_score"])))
+        assert r["score"] == pytest.approx(expected, abs=1e-6)
 
 
 def test_vlm_image_queries_i2t_and_text_queries(sid_llava_dir, small_index, images):

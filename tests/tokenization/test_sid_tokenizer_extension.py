@@ -4,7 +4,8 @@ import pytest
 from transformers import AutoTokenizer
 
 from semcore_hf import _testing
-from semcore_hf.tokenization import SIDTokenizerExtension, sid_format
+from semcore_hf.identifiers import sid_format
+from semcore_hf.tokenization import SIDTokenizerExtension
 
 SIDS = ["animal dog | grass, running", "a cat | red sofa", "park play | two children, ball", "rain | umbrella"]
 

@@ -3,64 +3,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
+from train_helpers import N_TRAIN_ROWS, train_argv
 
 from semcore_hf.cli.main import main
 from semcore_hf.tokenization import SIDTokenizerExtension
-
-RECIPE = str(Path(__file__).resolve().parents[2] / "recipes" / "t2i_causal_lm_lora.yaml")
-N_TRAIN_ROWS = 12 + 8  # t2i train (4 images x 3 captions) + memorize_t2i over every split (8 images)
-
-
-def _train_argv(model_dir, out, dataset_dir, *extra):
-    return [
-        "train", "--config", RECIPE, "--model_name_or_path", model_dir, "--output_dir", str(out),
-        "--use_cpu", "true", "--bf16", "false", "--per_device_train_batch_size", "2", "--save_strategy", "no",
-        "--dataset_name", str(dataset_dir), "--dataset_config", "t2i,memorize_t2i", "--learning_rate", "0.01",
-        "--report_to", "none", *extra,
-    ]  # fmt: skip
-
-
-def _run_recording(argv):
-    """Run `main(argv)` and return (rc, the SFTTrainer it built)."""
-    import trl
-
-    seen = []
-
-    class Recording(trl.SFTTrainer):
-        def __init__(self, *a, **k):
-            super().__init__(*a, **k)
-            seen.append(self)
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(trl, "SFTTrainer", Recording)
-        rc = main(argv)
-    assert len(seen) == 1
-    return rc, seen[0]
-
-
-@pytest.fixture(scope="module")
-def lora_run(tiny_lm_dir, text_sids, tmp_path_factory):
-    out = tmp_path_factory.mktemp("train_lora") / "model"
-    argv = _train_argv(tiny_lm_dir, out, text_sids / "dataset", "--max_steps", "3", "--lora_r", "4")
-    argv += ["--lora_alpha", "8", "--lora_target_modules", "q_proj", "v_proj"]
-    rc, trainer = _run_recording(argv)
-    assert rc == 0
-    return out, trainer
-
-
-@pytest.fixture(scope="module")
-def full_run(tiny_lm_dir, text_sids, tmp_path_factory):
-    out = tmp_path_factory.mktemp("train_full") / "model"
-    # warmup 0: with the recipe's warmup ratio the single step would run at learning rate 0
-    argv = _train_argv(tiny_lm_dir, out, text_sids / "dataset", "--max_steps", "1", "--use_peft", "false")
-    rc, trainer = _run_recording([*argv, "--warmup_steps", "0"])
-    assert rc == 0
-    return out, trainer
 
 
 def _structure_ids(path):
@@ -104,7 +54,7 @@ def test_lora_adapter_holds_learned_structure_token_rows(lora_run):
 def test_training_output_is_self_contained_for_retrieval(lora_run):
     out, _ = lora_run
     assert SIDTokenizerExtension.from_pretrained(out) == SIDTokenizerExtension()
-    assert (out / "sid_ready_base" / "config.json").is_file()
+    assert (out / "sid_ready_base" / "config.json").is_file() and (out / "sid_index" / "sid_index.json").is_file()
     assert (out / "tokenizer_config.json").is_file()
 
 
@@ -222,14 +172,14 @@ def test_missing_model_name_or_path(tmp_path, text_sids):
 
 
 def test_unknown_train_split(tiny_lm_dir, text_sids, tmp_path):
-    argv = _train_argv(tiny_lm_dir, tmp_path / "out", text_sids / "dataset", "--max_steps", "1")
+    argv = train_argv(tiny_lm_dir, tmp_path / "out", text_sids / "dataset", "--max_steps", "1")
     argv += ["--dataset_train_split", "nope"]
     with pytest.raises(ValueError, match="'nope'"):
         main([*argv, "--debug"])
 
 
 def test_unknown_task_config(tiny_lm_dir, text_sids, tmp_path):
-    argv = _train_argv(tiny_lm_dir, tmp_path / "out", text_sids / "dataset", "--max_steps", "1")
+    argv = train_argv(tiny_lm_dir, tmp_path / "out", text_sids / "dataset", "--max_steps", "1")
     argv[argv.index("t2i,memorize_t2i")] = "t2i,no_such_task"
     with pytest.raises(ValueError, match="no_such_task"):
         main([*argv, "--debug"])
@@ -253,10 +203,32 @@ def test_moved_lora_output_still_loads(lora_run, text_sids, tmp_path):
         original.rename(out)
 
 
-def test_model_card_is_rendered_from_the_template(lora_run, tiny_lm_dir):
+def test_model_card_is_built_from_card_data(lora_run, tiny_lm_dir, text_sids):
+    from huggingface_hub import ModelCard
+
+    from semcore_hf.identifiers import SIDIndex
+
     out, _ = lora_run
-    card = (out / "README.md").read_text()
-    header = card.split("---")[1]
-    assert f"base_model: {tiny_lm_dir}" in header and "- semcore" in header and "- lora" in header
-    assert "sid_ready_base/" in card and "SemCORERetriever.from_pretrained" in card
-    assert "{{" not in card and "{%" not in card
+    card = ModelCard.load(out / "README.md")
+    data = card.data.to_dict()
+    # a local base path means nothing elsewhere: the card data records Hub ids only, the body names the path
+    assert "base_model" not in data and tiny_lm_dir in card.text
+    assert data["library_name"] == "peft" and {"semcore", "lora"} <= set(data["tags"])
+    index = SIDIndex.from_pretrained(str(text_sids / "t2i_index"))
+    assert data["sid_config"]["num_clusters"] == index.config.num_clusters
+    assert data["sid_config"]["structure_tokens"] == SIDTokenizerExtension().tokens
+    assert set(data["framework_versions"]) >= {"semcore_hf", "transformers", "trl", "peft", "torch"}
+    assert data["semcore"]["sid_index_in_repo"] is True
+    assert "SemCORERetriever.from_pretrained" in card.text and "{{" not in card.text and "{%" not in card.text
+
+
+def test_output_with_its_index_loads_by_folder_alone(lora_run, text_sids):
+    from semcore_hf.identifiers import SIDIndex
+    from semcore_hf.retrieval import SemCORERetriever
+
+    out, _ = lora_run
+    assert SIDIndex.from_pretrained(str(out / "sid_index")).sids == SIDIndex.from_pretrained(
+        str(text_sids / "t2i_index")
+    ).sids
+    retriever = SemCORERetriever.from_pretrained(str(out), device="cpu")  # the index is the output's sid_index/
+    assert len(retriever.retrieve(["a dog on the grass"], k=2)[0]) == 2

@@ -7,14 +7,15 @@ import os
 
 import pytest
 
+from semcore_hf.modeling import detect_model_kind
 from semcore_hf.tokenization import SIDTokenizerExtension
-from semcore_hf.training import detect_model_kind, prepare_model_for_sids
+from semcore_hf.training import prepare_model_for_sids
 
 CASES = {"causal_lm": "tiny_lm_dir", "image_text_to_text": "tiny_llava_dir"}
 
 
 def _load(path, kind):
-    from semcore_hf.training import load_model_and_processor
+    from semcore_hf.modeling import load_model_and_processor
 
     model, proc, got = load_model_and_processor(path, kind)
     assert got == kind

@@ -1,4 +1,4 @@
-"""Regressions of the training glue: mixed image/text task configs, a stale SID-ready base model."""
+"""Regressions of the training glue: text and image tasks in one VLM run, a stale SID-ready base model."""
 
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ from semcore_hf.cli.main import main
 RECIPE = str(Path(__file__).resolve().parents[2] / "recipes" / "t2i_causal_lm_lora.yaml")
 
 
-def test_mixing_image_and_text_configs_is_refused(karpathy_corpus, tiny_st_dir, tmp_path):
+def test_text_and_image_tasks_train_one_vlm(karpathy_corpus, tiny_st_dir, sid_llava_dir, tmp_path):
+    """t2i rows have no image, i2t rows have one: a VLM trains both in one run (one model, both directions)."""
     from trl import ScriptArguments
 
+    from semcore_hf import SemCORERetriever
     from semcore_hf.training.sft import _load_training_data
 
     src, gen = karpathy_corpus
@@ -22,9 +24,23 @@ def test_mixing_image_and_text_configs_is_refused(karpathy_corpus, tiny_st_dir, 
     argv += ["--embedding-model", tiny_st_dir, "--num-clusters", "2", "--direction", "both", "--tasks", "t2i", "i2t"]
     assert main(argv) == 0
     args = ScriptArguments(dataset_name=str(tmp_path / "dataset"), dataset_config="t2i,i2t")
-    # TRL cannot batch rows with and without images together: refuse instead of silently dropping the images.
-    with pytest.raises(ValueError, match="images"):
-        _load_training_data(args, None)
+    with pytest.raises(ValueError, match="text-only causal LM"):  # a causal LM cannot take the i2t images
+        _load_training_data(args, None, "causal_lm")
+    train, _ = _load_training_data(args, None, "image_text_to_text")
+    images = [len(x) for x in train["images"]]
+    assert images.count(0) == 12 and images.count(1) == 12  # 12 text-only t2i rows, 12 i2t rows with their image
+    out = tmp_path / "vlm"
+    argv = ["train", "--config", RECIPE, "--model_name_or_path", sid_llava_dir, "--output_dir", str(out)]
+    argv += ["--dataset_name", str(tmp_path / "dataset"), "--dataset_config", "t2i,i2t", "--max_steps", "2"]
+    argv += ["--per_device_train_batch_size", "8", "--use_peft", "false", "--bf16", "false", "--model_kind"]
+    argv += ["image_text_to_text", "--use_cpu", "true", "--max_length", "null"]
+    assert main(argv) == 0
+    from PIL import Image
+
+    image = Image.open(src.parent / "images" / "img6.jpg")
+    for direction, query in (("t2i", "a dog"), ("i2t", image)):
+        r = SemCORERetriever.from_pretrained(str(out), str(tmp_path / f"{direction}_index"), device="cpu")
+        assert len(r.retrieve([query], k=2)[0]) == 2
 
 
 def test_rerun_with_another_base_model_does_not_train_the_stale_one(tiny_lm_dir, text_sids, tmp_path):

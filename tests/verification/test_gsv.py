@@ -1,4 +1,4 @@
-"""GSVScorer on tiny random Qwen2 (text) and LLaVA (VLM): batch invariance, a slow reference, rerank, errors."""
+"""GSVScorer on tiny random Qwen2 (text) and LLaVA (VLM): a slow reference, batching, shared prefixes, errors."""
 
 from __future__ import annotations
 
@@ -165,61 +165,6 @@ def test_from_pretrained_picks_classes(lm_scorer, vlm_scorer):
     assert not lm_scorer.model.training and "yes" in repr(lm_scorer)
 
 
-# ---------------------------------------------------------------- rerank
-
-
-def test_rerank_orders_by_combination(lm_scorer):
-    queries = QUERIES[:3]
-    cands = [CAPTIONS[:4], CAPTIONS[4:6], CAPTIONS[6:7]]
-    gen = [[-0.5, -0.1, -2.0, -0.3], [-1.0, -1.0], [-0.2]]
-    gsv = [lm_scorer.score([q] * len(c), c) for q, c in zip(queries, cands)]
-
-    def z(x):
-        x = torch.as_tensor(x, dtype=torch.float64)
-        return (x - x.mean()) / x.std(unbiased=False) if x.numel() > 1 and x.std() > 0 else torch.zeros_like(x)
-
-    def expected(alpha, normalize=True, with_gen=True):
-        out = []
-        for c, g, s in zip(cands, gen, gsv):
-            s = s.double()
-            comb = z(s) if normalize else s
-            if with_gen:
-                gg = torch.tensor(g, dtype=torch.float64)
-                comb = alpha * (z(gg) if normalize else gg) + (1 - alpha) * comb
-            out.append([c[i] for i in sorted(range(len(c)), key=lambda i: -float(comb[i]))])
-        return out
-
-    for alpha in (0.0, 0.3, 0.5, 1.0):
-        assert lm_scorer.rerank(cands, queries, gen, alpha=alpha) == expected(alpha)
-    assert lm_scorer.rerank(cands, queries, gen, alpha=0.5, normalize=False) == expected(0.5, normalize=False)
-    assert lm_scorer.rerank(cands, queries) == expected(0.0, with_gen=False)
-    # alpha=1: the generation order (ties keep input order); alpha=0: the GSV order.
-    assert lm_scorer.rerank(cands, queries, gen, alpha=1.0)[0] == [CAPTIONS[1], CAPTIONS[3], CAPTIONS[0], CAPTIONS[2]]
-    by_gsv = [CAPTIONS[i] for i in torch.argsort(gsv[0], descending=True, stable=True).tolist()]
-    assert lm_scorer.rerank(cands, queries, gen, alpha=0.0)[0] == by_gsv
-    # Query 1 is a collision group (equal generation scores): GSV alone decides at any alpha < 1.
-    by_gsv_1 = [cands[1][i] for i in torch.argsort(gsv[1], descending=True, stable=True).tolist()]
-    assert lm_scorer.rerank(cands, queries, gen, alpha=0.9)[1] == by_gsv_1
-    reordered, scores = lm_scorer.rerank(cands, queries, gen, return_scores=True)
-    assert all(s == sorted(s, reverse=True) for s in scores) and scores[2] == [0.0]
-    assert lm_scorer.rerank([[], ["a"]], ["q1", "q2"]) == [[], ["a"]]
-
-
-def test_rerank_vlm_images_and_i2t(vlm_scorer, images):
-    ids = [["img0", "img1", "img2"], ["img3", "img4"]]
-    ims = [images[:3], images[3:5]]
-    out = vlm_scorer.rerank(ids, QUERIES[:2], candidate_images_per_query=ims)
-    for q, row in enumerate(out):
-        s = vlm_scorer.score([QUERIES[q]] * len(ims[q]), None, candidate_images=ims[q])
-        assert row == [ids[q][i] for i in torch.argsort(s, descending=True, stable=True).tolist()]
-    out = vlm_scorer.rerank([CAPTIONS[:3]], query_images=[images[0]], direction="i2t")
-    s = vlm_scorer.score(None, CAPTIONS[:3], direction="i2t", query_images=[images[0]] * 3)
-    assert out == [[CAPTIONS[i] for i in torch.argsort(s, descending=True, stable=True).tolist()]]
-
-
-# ---------------------------------------------------------------- errors
-
-
 def test_score_errors(lm_scorer, vlm_scorer, images):
     with pytest.raises(ValueError, match="same length"):
         lm_scorer.score(QUERIES[:2], CAPTIONS[:3])
@@ -253,17 +198,6 @@ def test_score_errors(lm_scorer, vlm_scorer, images):
         lm_scorer.score(QUERIES[:2], ["a", 3])
 
 
-def test_rerank_errors(lm_scorer):
-    with pytest.raises(ValueError, match="alpha"):
-        lm_scorer.rerank([["a"]], ["q"], alpha=1.5)
-    with pytest.raises(ValueError, match="`queries` has 2 entries"):
-        lm_scorer.rerank([["a"]], ["q", "r"])
-    with pytest.raises(ValueError, match=r"`generation_scores\[0\]` has 1 entries but query 0 has 2"):
-        lm_scorer.rerank([["a", "b"]], ["q"], [[0.1]])
-    with pytest.raises(TypeError, match=r"`candidates_per_query\[0\]` must be a list"):
-        lm_scorer.rerank(["ab"], ["q"])
-
-
 def test_constructor_errors(tiny_lm_dir, lm_scorer, caplog):
     model, tok = lm_scorer.model, lm_scorer.processor
     with pytest.raises(ValueError, match="batch_size"):
@@ -284,3 +218,68 @@ def test_constructor_errors(tiny_lm_dir, lm_scorer, caplog):
     bare.chat_template = None
     with pytest.raises(ValueError, match="no chat template"):
         GSVScorer(model, bare)
+
+
+# ---------------------------------------------------------------- shared prompt prefixes
+
+
+def test_shared_prefix_equals_plain_scoring_lm(lm_scorer):
+    # several candidates per query, as the retriever sends them: the query's prefix is encoded once
+    queries = [q for q in QUERIES[:3] for _ in range(4)]
+    cands = [CAPTIONS[(i * 3) % len(CAPTIONS)] for i in range(len(queries))]
+    plain = GSVScorer(lm_scorer.model, lm_scorer.processor, share_prefix=False).score(queries, cands)
+    shared = GSVScorer(lm_scorer.model, lm_scorer.processor, batch_size=3).score(queries, cands)
+    torch.testing.assert_close(shared, plain, atol=1e-4, rtol=0)
+    prompts = [VERIFY_T2I_TEXT_INSTRUCTION.format(candidate=c, query=q) for q, c in zip(queries, cands)]
+    torch.testing.assert_close(shared, _reference_scores(lm_scorer, prompts), atol=1e-4, rtol=0)
+
+
+def test_shared_prefix_equals_plain_scoring_vlm_i2t(vlm_scorer, images):
+    query_images = [images[i // 3] for i in range(9)]  # 3 query images, 3 candidate captions each
+    plain = GSVScorer(vlm_scorer.model, vlm_scorer.processor, share_prefix=False)
+    shared = GSVScorer(vlm_scorer.model, vlm_scorer.processor)
+    assert shared._prefix_sharing_supported()
+    a = plain.score(None, CAPTIONS, direction="i2t", query_images=query_images)
+    b = shared.score(None, CAPTIONS, direction="i2t", query_images=query_images)
+    torch.testing.assert_close(b, a, atol=1e-4, rtol=0)
+
+
+# ---------------------------------------------------------------- a verifier trained on planted pairs
+
+
+def test_trained_verifier_ranks_the_planted_match_first(tiny_lm_dir, tmp_path):
+    """After SFT on `verify_*`-format rows, GSV ranks the planted match above every distractor.
+
+    The planted match is marked in its own text (the tiny random model cannot learn a real query-candidate match in
+    a unit test's budget): what this checks is that the prompt, the answer position and the yes/no tokens GSV reads
+    are exactly those the verify training rows teach. Before training the scores carry no such order.
+    """
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import SFTConfig, SFTTrainer
+
+    from semcore_hf.data.prompts import NO, YES, verify_t2i_text_prompt
+
+    queries = ["a dog on the grass", "a cat on a sofa", "boats on a lake", "a man on a bicycle"]
+    distractors = ["a red ball", "a wooden table", "an umbrella in the rain"]
+    match = "the planted match"
+    rows = [
+        {
+            "prompt": to_text_only(verify_t2i_text_prompt(q, c)),
+            "completion": [{"role": "assistant", "content": YES if c == match else NO}],
+        }
+        for q in queries
+        for c in [match, *distractors]
+    ] * 6  # fmt: skip
+    tok = AutoTokenizer.from_pretrained(tiny_lm_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_lm_dir)
+    args = SFTConfig(
+        output_dir=str(tmp_path), use_cpu=True, report_to="none", max_steps=100, learning_rate=5e-3,
+        per_device_train_batch_size=16, bf16=False, save_strategy="no", logging_steps=1000, seed=0,
+    )  # fmt: skip
+    SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok).train()
+    scorer = GSVScorer(model.eval(), tok)
+    for q in queries:
+        scores = scorer.score([q] * 4, [*distractors, match])
+        assert int(scores.argmax()) == 3 and float(scores[3] - scores[:3].max()) > 1.0, (q, scores)
+    assert int(scorer.score(["a new query about a horse"] * 4, [*distractors, match]).argmax()) == 3

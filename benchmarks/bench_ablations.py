@@ -1,0 +1,169 @@
+"""SemCORE's ablations on the demo data, as one command: identifier design, GSV and identifier kinds.
+
+Mirrors the paper's analysis (its Figure 3 and ablation table) on the Tux Paint stamps of `semcore-hf demo`, with the
+demo's model (SmolLM2-135M-Instruct, full fine-tuning), data, splits and evaluation (test queries over the test
+images). Every configuration is trained from the same base with the same budget (`--epochs`, default 1) on the same
+tasks (`t2i` + `memorize_t2i`; the `base` configuration also trains `verify_t2i`, so that its GSV rows exist):
+
+- `K=8`, `K=16`, `K=24` (= `base`), `K=48`: number of K-Means clusters (global IDs);
+- `n=1`, `n=2`, `n=3` (= `base`), `n=4`: lexical-ID length (keyphrases per SID);
+- `no global ID`, `no lexical ID`: one part of the SID only;
+- `global words by coverage`: the global words chosen for how many cluster members contain them, not by c-TF-IDF;
+- `base + GSV` / `base`: with and without Generative Semantic Verification (weight chosen on validation);
+- `numeric`, `atomic`, `text`: the baseline identifier kinds.
+
+Results: a table on the console, `<output-dir>/ablations.json`, `<output-dir>/ablations.md` and the plots
+`<output-dir>/ablation_k.png` and `<output-dir>/ablation_lexical.png` (R@1 against K and against n). Each finished
+configuration is cached in `<output-dir>/<name>/result.json`, so an interrupted run resumes.
+
+    python benchmarks/bench_ablations.py                      # every configuration (~1 hour on 2 cores)
+    python benchmarks/bench_ablations.py --only K=8 K=48      # a subset
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+CONFIGS = {
+    "base": {},
+    "K=8": {"num_clusters": 8},
+    "K=16": {"num_clusters": 16},
+    "K=48": {"num_clusters": 48},
+    "n=1": {"lexical_phrases": 1},
+    "n=2": {"lexical_phrases": 2},
+    "n=4": {"lexical_phrases": 4},
+    "no global ID": {"use_global_id": False},
+    "no lexical ID": {"use_lexical_id": False},
+    "global words by coverage": {"global_word_rule": "coverage"},
+    "numeric": {"id_kind": "numeric"},
+    "atomic": {"id_kind": "atomic"},
+    "text": {"id_kind": "text"},
+}
+BASE = {"num_clusters": 24, "lexical_phrases": 3}
+
+
+def run_config(name: str, overrides: dict, args, assets, rows, held_out, qsets) -> dict:
+    from semcore_hf.cli import _experiment as ex
+    from semcore_hf.identifiers import SIDConfig
+
+    out = Path(args.output_dir) / name.replace(" ", "_").replace("=", "")
+    cached = out / "result.json"
+    if cached.is_file():
+        return json.loads(cached.read_text())
+    minilm, smollm2 = assets
+    settings = {**BASE, **overrides}
+    config = SIDConfig(embedding_model=minilm, resolve_collisions=True, seed=args.seed, **settings)
+    t = time.perf_counter()
+    index, texts_by_id = ex.build_index(rows, held_out, config)
+    index.save_pretrained(out / "t2i_index")
+    tasks = ("t2i", "memorize_t2i", "verify_t2i") if name == "base" else ("t2i", "memorize_t2i")
+    n_rows = ex.build_data(rows, index, held_out, out / "dataset", tasks, args.seed)
+    run = ex.Run(config.id_kind, index, out / "model")
+    ex.train(args.recipe, smollm2, out / "dataset", tasks, run.model_dir, out / "t2i_index", args.epochs, args.seed)
+    run.timings["build_and_train"] = time.perf_counter() - t
+    ex.evaluate_kind(run, qsets, texts_by_id, args.num_beams, gsv=name == "base", minilm=minilm)
+    rows_out = {
+        row: {"metrics": r["metrics"], "seconds_per_query": r["seconds_per_query"]} for row, r in run.results.items()
+    }
+    result = {
+        "settings": settings,
+        "training_rows": n_rows,
+        "identifiers": index.collision_report(),
+        "rows": rows_out,
+        "timings_s": run.timings,
+    }
+    cached.write_text(json.dumps(result, indent=2))
+    return result
+
+
+def plot(results: dict, path: Path, prefix: str, label: str, default: int) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = []
+    for name, r in results.items():
+        if name == "base":
+            points.append((default, r))
+        elif name.startswith(prefix):
+            points.append((int(name.split("=")[1]), r))
+    if not points:
+        return
+    points.sort()
+    fig, ax = plt.subplots(figsize=(4.5, 3.5))
+    rec1 = [100 * next(iter(r["rows"].values()))["metrics"]["recall@1"] for _, r in points]
+    rec10 = [100 * next(iter(r["rows"].values()))["metrics"]["recall@10"] for _, r in points]
+    ax.plot([x for x, _ in points], rec1, marker="o", label="R@1")
+    ax.plot([x for x, _ in points], rec10, marker="s", label="R@10")
+    ax.set_xlabel(label)
+    ax.set_ylabel("Recall (%)")
+    ax.set_xticks([x for x, _ in points])
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--output-dir", default="outputs/ablations")
+    p.add_argument("--cache-dir", default=".cache/semcore_hf")
+    p.add_argument(
+        "--recipe", default=str(Path(__file__).resolve().parents[1] / "recipes" / "demo_t2i_smollm2_cpu.yaml")
+    )
+    p.add_argument("--epochs", type=float, default=1.0)
+    p.add_argument("--num-beams", type=int, default=10)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--only", nargs="+", help="configurations to run (default: all)")
+    args = p.parse_args()
+
+    from semcore_hf.cli import _assets
+    from semcore_hf.cli import _experiment as ex
+
+    cache = Path(args.cache_dir)
+    assets = (_assets.minilm_path(), _assets.smollm2_checkpoint(cache))
+    rows = ex.stamp_rows(_assets.tuxpaint_stamps(cache), quick=False)
+    held_out = {str(i) for i in rows["test"]["image_id"] if ex.is_held_out(str(i))}
+    qsets = ex.query_sets(rows, held_out)
+    results = {}
+    for name, overrides in CONFIGS.items():
+        if args.only and name not in args.only:
+            continue
+        print(f"=== {name}", flush=True)
+        results[name] = run_config(name, overrides, args, assets, rows, held_out, qsets)
+    out = Path(args.output_dir)
+    lines = [
+        f"Ablations on the demo data (SmolLM2-135M, {args.epochs:g} epoch(s) per configuration, test queries over "
+        "the test images)",
+        "",
+        "| configuration | row | R@1 | R@5 | R@10 | MRR | SIDs | collision groups | ms/query |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, r in results.items():
+        rep = r["identifiers"]
+        for row, v in r["rows"].items():
+            m = v["metrics"]
+            lines.append(
+                f"| {name} | {row} | {100 * m['recall@1']:.1f} | {100 * m['recall@5']:.1f} | "
+                f"{100 * m['recall@10']:.1f} | {m['mrr']:.3f} | {rep['num_sids']} | {rep['num_groups']} | "
+                f"{1000 * v['seconds_per_query']:.0f} |"
+            )
+    table = "\n".join(lines) + "\n"
+    print(table)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "ablations.md").write_text(table)
+    (out / "ablations.json").write_text(json.dumps(results, indent=2))
+    plot(results, out / "ablation_k.png", "K=", "K (clusters / global IDs)", BASE["num_clusters"])
+    plot(results, out / "ablation_lexical.png", "n=", "n (keyphrases per lexical ID)", BASE["lexical_phrases"])
+
+
+if __name__ == "__main__":
+    main()
