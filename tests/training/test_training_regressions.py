@@ -60,3 +60,14 @@ def test_rerun_with_another_base_model_does_not_train_the_stale_one(tiny_lm_dir,
 
     assert run(tiny_lm_dir) == 64
     assert run(other) == 32
+
+def test_vlm_refuses_group_by_length_before_loading(sid_llava_dir, tmp_path, capsys):
+    """TRL tokenises VLM rows in its collator, so group_by_length has no lengths: refused up front, naming the flag."""
+    argv = ["train", "--config", RECIPE, "--model_name_or_path", sid_llava_dir, "--output_dir", str(tmp_path / "o")]
+    (tmp_path / "data").mkdir()
+    argv += ["--dataset_name", str(tmp_path / "data"), "--train_sampling_strategy", "group_by_length"]
+    argv += ["--use_peft", "false", "--bf16", "false", "--use_cpu", "true", "--model_kind", "image_text_to_text"]
+    assert main(argv) != 0
+    err = capsys.readouterr().err
+    assert "--train_sampling_strategy group_by_length" in err and "random" in err
+    assert not (tmp_path / "o").exists()
