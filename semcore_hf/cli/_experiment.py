@@ -265,8 +265,8 @@ def dense_row(minilm: str, qs, texts_by_id: dict[str, str]) -> dict:
 
 # ---------------------------------------------------------------------------------------------------- the VLM
 def align_vlm(recipe: str, vlm_dir: str, rows, held_out: set[str], out: Path, epochs, seed: int) -> Path:
-    """Stage 1: train the VLM's new projector (and its language model; the vision tower stays frozen) to caption
-    the training images with their human captions. Returns the aligned model's folder."""
+    """Stage 1: train the VLM's new projector alone (language model and vision tower frozen) to caption the
+    training images with their human captions. Returns the aligned model's folder."""
     from datasets import DatasetDict
 
     from semcore_hf.cli.main import main as cli_main
@@ -286,6 +286,9 @@ def align_vlm(recipe: str, vlm_dir: str, rows, held_out: set[str], out: Path, ep
         str(out / "aligned"),
     ]
     argv += ["--dataset_name", str(out / "caption_data"), "--dataset_config", "caption", "--seed", str(seed)]
+    # LLaVA's stage 1: the projector alone at a high rate. Trained with the language model on a few hundred images,
+    # the model learns the captions' prior instead ("A lion." for every image, measured on the demo data).
+    argv += ["--train_only_projector", "true", "--learning_rate", "1e-3"]
     if epochs is not None:
         argv += ["--num_train_epochs", str(epochs)]
     cli_main(argv)

