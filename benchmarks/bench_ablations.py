@@ -3,13 +3,15 @@
 Mirrors the paper's analysis (its Figure 3 and ablation table) on the Tux Paint stamps of `semcore-hf demo`, with the
 demo's model (SmolLM2-135M-Instruct, full fine-tuning), data, splits and evaluation (test queries over the test
 images). Every configuration is trained from the same base with the same budget (`--epochs`, default 1) on the same
-tasks (`t2i` + `memorize_t2i`; the `base` configuration also trains `verify_t2i`, so that its GSV rows exist):
+tasks (`t2i` + `memorize_t2i`), except `base + verify (GSV)`, which adds the `verify_t2i` rows GSV needs (so that
+`base` against it shows what training the verifier costs generation, and GSV what it adds):
 
 - `K=8`, `K=16`, `K=24` (= `base`), `K=48`: number of K-Means clusters (global IDs);
 - `n=1`, `n=2`, `n=3` (= `base`), `n=4`: lexical-ID length (keyphrases per SID);
 - `no global ID`, `no lexical ID`: one part of the SID only;
 - `global words by coverage`: the global words chosen for how many cluster members contain them, not by c-TF-IDF;
-- `base + GSV` / `base`: with and without Generative Semantic Verification (weight chosen on validation);
+- `base + verify (GSV)`: `base`'s SIDs, trained with `verify_t2i` too; evaluated by generation alone and with
+  Generative Semantic Verification (weight chosen on validation);
 - `numeric`, `atomic`, `text`: the baseline identifier kinds.
 
 Results: a table on the console, `<output-dir>/ablations.json`, `<output-dir>/ablations.md` and the plots
@@ -31,8 +33,10 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+GSV_CONFIG = "base + verify (GSV)"
 CONFIGS = {
     "base": {},
+    GSV_CONFIG: {},
     "K=8": {"num_clusters": 8},
     "K=16": {"num_clusters": 16},
     "K=48": {"num_clusters": 48},
@@ -53,7 +57,7 @@ def run_config(name: str, overrides: dict, args, assets, rows, held_out, qsets) 
     from semcore_hf.cli import _experiment as ex
     from semcore_hf.identifiers import SIDConfig
 
-    out = Path(args.output_dir) / name.replace(" ", "_").replace("=", "")
+    out = Path(args.output_dir) / "".join(c if c.isalnum() else "_" for c in name).strip("_")
     cached = out / "result.json"
     if cached.is_file():
         return json.loads(cached.read_text())
@@ -63,12 +67,12 @@ def run_config(name: str, overrides: dict, args, assets, rows, held_out, qsets) 
     t = time.perf_counter()
     index, texts_by_id = ex.build_index(rows, held_out, config)
     index.save_pretrained(out / "t2i_index")
-    tasks = ("t2i", "memorize_t2i", "verify_t2i") if name == "base" else ("t2i", "memorize_t2i")
+    tasks = ("t2i", "memorize_t2i", "verify_t2i") if name == GSV_CONFIG else ("t2i", "memorize_t2i")
     n_rows = ex.build_data(rows, index, held_out, out / "dataset", tasks, args.seed)
     run = ex.Run(config.id_kind, index, out / "model")
     ex.train(args.recipe, smollm2, out / "dataset", tasks, run.model_dir, out / "t2i_index", args.epochs, args.seed)
     run.timings["build_and_train"] = time.perf_counter() - t
-    ex.evaluate_kind(run, qsets, texts_by_id, args.num_beams, gsv=name == "base", minilm=minilm)
+    ex.evaluate_kind(run, qsets, texts_by_id, args.num_beams, gsv=name == GSV_CONFIG, minilm=minilm)
     rows_out = {
         row: {"metrics": r["metrics"], "seconds_per_query": r["seconds_per_query"]} for row, r in run.results.items()
     }

@@ -11,7 +11,7 @@ measures, at batch 1 and batch 8, for each beam count:
 - `search + widening`: `SemCORERetriever.retrieve` as users run it (uncertified queries searched again with twice
   the beams, up to `max_num_beams`).
 
-    python benchmarks/bench_retrieval.py --model outputs/demo/model --index outputs/demo/sids/t2i_index
+    python benchmarks/bench_retrieval.py --model outputs/demo/semantic/model --index outputs/demo/semantic/t2i_index
 """
 
 from __future__ import annotations
@@ -27,19 +27,20 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 def demo_queries(cache: Path, n: int):
+    """The demo's T2I test queries over its indexed test images (the held-out slice is not in the index)."""
     from semcore_hf.cli import _assets
-    from semcore_hf.cli.demo import _relevant_by_caption, _stamp_rows
-    from semcore_hf.evaluation import build_query_set
+    from semcore_hf.cli import _experiment as ex
 
-    rows = _stamp_rows(_assets.tuxpaint_stamps(cache), quick=False)
-    qs = _relevant_by_caption(build_query_set(rows, "t2i", "test"), rows).head(n)
-    return qs
+    rows = ex.stamp_rows(_assets.tuxpaint_stamps(cache), quick=False)
+    held_out = {str(i) for i in rows["test"]["image_id"] if ex.is_held_out(str(i))}
+    _, test, _ = ex.query_sets(rows, held_out)
+    return test.head(n)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--model", default="outputs/demo/model")
-    p.add_argument("--index", default="outputs/demo/sids/t2i_index")
+    p.add_argument("--model", default="outputs/demo/semantic/model")
+    p.add_argument("--index", default="outputs/demo/semantic/t2i_index")
     p.add_argument("--cache-dir", default=".cache/semcore_hf")
     p.add_argument("--queries", type=int, default=48)
     p.add_argument("--beams", type=int, nargs="+", default=[5, 10, 20])

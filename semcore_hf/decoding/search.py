@@ -47,7 +47,8 @@ class SIDSearchOutput:
     Attributes:
         sid_rows (`torch.LongTensor` of shape `(batch, num_sids)`): SID rows (positions in `SIDIndex.sids`), best
             first; `-1` where fewer SIDs were found (the trie holds fewer, or no beam reached them).
-        scores (`torch.FloatTensor` of shape `(batch, num_sids)`): total log-probability of each SID; `-inf` padding.
+        scores (`torch.FloatTensor` of shape `(batch, num_sids)`): the ranking score of each SID (`score`: its
+            per-token mean or total log-probability); `-inf` padding.
         exact (`torch.BoolTensor` of shape `(batch,)`): whether the list is provably the exhaustive top-`num_sids`.
         pruned_bound (`torch.FloatTensor` of shape `(batch,)`): best score of a pruned prefix (`-inf` if none).
         num_beams (`int`): beams per query of this search.
@@ -78,7 +79,7 @@ def sid_beam_search(
     pad_token_id: int | None = None,
     score: str = "mean",
 ) -> SIDSearchOutput:
-    """Constrained beam search for the top-`num_sids` SIDs of each prompt, ranked by total log-probability.
+    """Constrained beam search for the top-`num_sids` SIDs of each prompt, ranked by `score` (mean or total log-prob).
 
     Args:
         model (`PreTrainedModel`): a causal LM or VLM with a KV cache (anything `generate` runs).

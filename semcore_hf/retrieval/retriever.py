@@ -46,7 +46,8 @@ class SIDHits:
 
     Attributes:
         rows (`list[int]`): SID rows (positions in `SIDIndex.sids`).
-        scores (`list[float]`): total log-probability of each SID (see `semcore_hf.decoding.search`).
+        scores (`list[float]`): the ranking score of each SID: its log-probability per token (`score="mean"`) or
+            in total (`"total"`).
         exact (`bool`): the whole list is provably the exhaustive top list for this score.
         certified (`int`): how many of the first SIDs are provably right (their score is at least that of any
             prefix the search pruned): rank `i < certified` holds the `i`-th best SID of the whole trie.
@@ -340,7 +341,7 @@ class SemCORERetriever:
         max_num_beams: int | None = None,
         certify: int | None = None,
     ) -> list[SIDHits]:
-        """The top-`num_sids` SIDs of each query by total log-probability, certified exact where possible.
+        """The top-`num_sids` SIDs of each query by the ranking score (`score`), certified exact where possible.
 
         Queries whose first `certify` SIDs the search cannot certify are searched again with twice the beams, up to
         `max_num_beams`.
