@@ -312,6 +312,30 @@ def caption_all(model_dir: Path, rows, batch_size: int = 8) -> dict[str, str]:
     return out
 
 
+def caption_report(rows, captions: dict[str, str], held_out: set[str]) -> dict:
+    """How good the generated captions are, per split: how many are distinct, how many equal the human caption
+    (case and punctuation aside), and the share that names at least one content word of it."""
+    from semcore_hf.identifiers.text import SEMCORE_STOP_WORDS, words_of
+
+    def content(text: str) -> set[str]:
+        return {w for w in words_of(text) if w not in SEMCORE_STOP_WORDS}
+
+    report = {}
+    for split, ds in rows.items():
+        pairs = [(captions[str(i)], caps[0]) for i, caps in zip(ds["image_id"], ds["captions"])]
+        if split == "train":
+            pairs = [p for p, i in zip(pairs, ds["image_id"]) if str(i) not in held_out]
+        n = max(len(pairs), 1)
+        report[split] = {
+            "images": len(pairs),
+            "distinct_generated": len({g.strip().lower() for g, _ in pairs}),
+            "distinct_human": len({h.strip().lower() for _, h in pairs}),
+            "exact_match": sum(content(g) == content(h) for g, h in pairs) / n,
+            "shares_a_content_word": sum(bool(content(g) & content(h)) for g, h in pairs) / n,
+        }
+    return report
+
+
 def image_paths(rows) -> dict[str, str]:
     """{image id: image file} of every stamp."""
     from datasets import Image

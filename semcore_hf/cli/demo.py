@@ -214,6 +214,7 @@ def _text_only(args, assets, rows, held_out, out, epochs, timings):
 
 def _unified_vlm(args, assets, rows, held_out, out, epochs, timings):
     """Both directions with one VLM built from DINOv2-small and SmolLM2: align, caption, SIDs, SemCORE training."""
+    from semcore_hf._io import atomic_write_text
     from semcore_hf.cli import _experiment as ex
     from semcore_hf.data import i2t_targets
     from semcore_hf.identifiers import SIDConfig
@@ -227,6 +228,9 @@ def _unified_vlm(args, assets, rows, held_out, out, epochs, timings):
     timings["align"] = time.perf_counter() - t
     t = time.perf_counter()
     captions = ex.caption_all(aligned, rows)
+    atomic_write_text(out / "vlm" / "generated_captions.json", json.dumps(captions, indent=1, ensure_ascii=False))
+    caption_quality = ex.caption_report(rows, captions, held_out)
+    print(f"      caption quality: {json.dumps(caption_quality)}")
     timings["caption"] = time.perf_counter() - t
     rows = ex.with_generated_captions(rows, captions)
     val, test, growing = ex.query_sets(rows, held_out)
@@ -292,7 +296,10 @@ def _unified_vlm(args, assets, rows, held_out, out, epochs, timings):
     test_captions = [
         (str(i), caps[0], captions[str(i)]) for i, caps in zip(rows["test"]["image_id"], rows["test"]["captions"])
     ][:12]
-    extra = {"generated_captions": [{"image_id": i, "human": h, "generated": g} for i, h, g in test_captions]}
+    extra = {
+        "generated_captions": [{"image_id": i, "human": h, "generated": g} for i, h, g in test_captions],
+        "caption_quality": caption_quality,
+    }
     return {
         "t2i": _direction_summary(t2i_runs, t2i_results, test, growing),
         "i2t": _direction_summary(i2t_runs, i2t_results, test_i2t, None),
@@ -403,6 +410,17 @@ def _markdown(summary: dict) -> str:
         ]
         for c in summary["generated_captions"]:
             lines.append(f"| {c['image_id']} | {c['human']} | {c['generated']} |")
+        lines.append("")
+    if summary.get("caption_quality"):
+        lines += [
+            "| split | images | distinct generated | distinct human | same content words | a content word shared |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for split, q in summary["caption_quality"].items():
+            lines.append(
+                f"| {split} | {q['images']} | {q['distinct_generated']} | {q['distinct_human']} | "
+                f"{100 * q['exact_match']:.1f}% | {100 * q['shares_a_content_word']:.1f}% |"
+            )
         lines.append("")
     lines.append(
         "Timings (s): " + ", ".join(f"{k} {v:.0f}" for k, v in summary["timings_s"].items())

@@ -91,3 +91,22 @@ def test_query_sets_hold_out_images_and_keep_the_splits_apart(tmp_path):
     assert set(growing.gallery) == set(test.gallery) | held
     assert all(rel[0] in held for rel in growing.relevant) and not any(r[0] in held for r in test.relevant)
     assert set(val.gallery) == set(rows["validation"]["image_id"]) and not set(val.gallery) & set(test.gallery)
+
+
+def test_caption_report_counts_distinct_exact_and_overlapping_captions(tmp_path):
+    from semcore_hf.cli import _experiment as ex
+
+    rows = _stamp_rows(str(_tree(tmp_path)), quick=False)
+    captions = {}
+    for ds in rows.values():
+        for k, (i, caps) in enumerate(zip(ds["image_id"], ds["captions"])):
+            # every other image: its own caption (one with other punctuation); the rest: a wrong, shared caption
+            captions[str(i)] = caps[0].upper().rstrip(".") + "!" if k % 2 == 0 else "A rusty anchor."
+    report = ex.caption_report(rows, captions, held_out=set())
+    for split, ds in rows.items():
+        n = len(ds)
+        q = report[split]
+        assert q["images"] == n
+        assert q["exact_match"] == q["shares_a_content_word"] == sum(k % 2 == 0 for k in range(n)) / n
+        own = {ds["captions"][k][0].lower() for k in range(0, n, 2)}  # distinct human captions of the even images
+        assert q["distinct_generated"] == len(own) + (n > 1)  # + the one shared wrong caption
