@@ -37,6 +37,10 @@ GSV_CONFIG = "base + verify (GSV)"
 CONFIGS = {
     "base": {},
     GSV_CONFIG: {},
+    # the identifier kinds first: SIDs against numeric, atomic and plain-text IDs is the paper's first claim
+    "numeric": {"id_kind": "numeric"},
+    "atomic": {"id_kind": "atomic"},
+    "text": {"id_kind": "text"},
     "K=8": {"num_clusters": 8},
     "K=16": {"num_clusters": 16},
     "K=48": {"num_clusters": 48},
@@ -46,9 +50,6 @@ CONFIGS = {
     "no global ID": {"use_global_id": False},
     "no lexical ID": {"use_lexical_id": False},
     "global words by coverage": {"global_word_rule": "coverage"},
-    "numeric": {"id_kind": "numeric"},
-    "atomic": {"id_kind": "atomic"},
-    "text": {"id_kind": "text"},
 }
 BASE = {"num_clusters": 24, "lexical_phrases": 3}
 
