@@ -183,9 +183,11 @@ def evaluate_kind(
     minilm: str,
     direction: str = "t2i",
     candidate_images: dict[str, str] | None = None,
+    max_num_beams: int | None = None,
 ) -> None:
     """Test rows of one trained model and direction: generation, + GSV (weight tuned on validation) and, for T2I,
-    the growing corpus (`qsets` = (validation, test, growing or None)).
+    the growing corpus (`qsets` = (validation, test, growing or None)). `max_num_beams` caps the search's widening
+    (`num_beams` turns it off: one beam search per query, its ranks still flagged exact or not).
 
     `texts_by_id` holds the candidate texts GSV is shown: the image texts (T2I with a text-only model) or the
     captions (I2T); `candidate_images` the candidate images (T2I with a VLM).
@@ -206,7 +208,8 @@ def evaluate_kind(
         candidate_texts=texts_by_id,
         candidate_images=candidate_images,
     )
-    run.results[name] = evaluate_retriever(retriever, test, k=K, num_beams=num_beams, show_progress=True)
+    search = {"num_beams": num_beams, "max_num_beams": max_num_beams}
+    run.results[name] = evaluate_retriever(retriever, test, k=K, show_progress=True, **search)
     run.timings["eval"] = time.perf_counter() - t
 
     def sibling(gallery):  # the same model on another gallery
@@ -223,9 +226,9 @@ def evaluate_kind(
 
     if gsv:
         t = time.perf_counter()
-        run.gsv = tune_gsv_weight(sibling(val.gallery), val, k=K, num_beams=num_beams)
+        run.gsv = tune_gsv_weight(sibling(val.gallery), val, k=K, **search)
         weight = run.gsv["best_weight"]
-        res = evaluate_retriever(retriever, test, k=K, num_beams=num_beams, gsv_weight=weight, show_progress=True)
+        res = evaluate_retriever(retriever, test, k=K, gsv_weight=weight, show_progress=True, **search)
         res["gsv_weight"] = weight
         run.results[f"{name} + GSV (weight {weight:g}, chosen on validation)"] = res
         run.timings["gsv"] = time.perf_counter() - t
@@ -238,7 +241,7 @@ def evaluate_kind(
         grow = sibling([g for g in growing.gallery if g not in held])
         grow.add(held, [texts_by_id[h] for h in held], embedder=SentenceTransformer(minilm, device="cpu"))
         run.results[f"{name}, targets added after training"] = evaluate_retriever(
-            grow, growing, k=K, num_beams=num_beams, show_progress=True
+            grow, growing, k=K, show_progress=True, **search
         )
         run.timings["growing"] = time.perf_counter() - t
 

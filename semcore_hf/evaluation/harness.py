@@ -235,6 +235,7 @@ def tune_gsv_weight(
     num_beams: int | None = None,
     batch_size: int = 8,
     show_progress: bool = True,
+    max_num_beams: int | None = None,
 ) -> dict[str, Any]:
     """Choose the GSV weight on a validation split: the one with the best Recall@1 (then MRR, then the smaller).
 
@@ -247,7 +248,8 @@ def tune_gsv_weight(
         query_set (`QuerySet`): the validation queries (never the test split).
         weights (`Sequence[float]`, *optional*): the grid, each >= 0.
         k (`Sequence[int]`, *optional*, defaults to `(1, 5, 10)`): the cut-offs reported.
-        num_beams (`int`, *optional*), batch_size (`int`, *optional*, defaults to 8): as in `evaluate_retriever`.
+        num_beams (`int`, *optional*), batch_size (`int`, *optional*, defaults to 8), max_num_beams (`int`,
+            *optional*): as in `evaluate_retriever`.
         show_progress (`bool`, *optional*, defaults to `True`): tqdm over batches.
 
     Returns:
@@ -268,6 +270,7 @@ def tune_gsv_weight(
         direction=query_set.direction,
         gsv_weight=0.0,
         show_progress=show_progress,
+        **({} if max_num_beams is None else {"max_num_beams": max_num_beams}),
     )
     seconds = (time.perf_counter() - t0) / max(len(query_set), 1)
     table = {}
