@@ -7,14 +7,14 @@ import pytest
 
 @pytest.fixture(scope="session")
 def text_sids(karpathy_corpus, tiny_st_dir, tmp_path_factory):
-    """`semcore-hf build-sids --text-only --tasks t2i memorize_t2i`, run once; returns the output folder."""
+    """`semcore-hf build-sids --text-only --tasks t2i memorize_t2i verify_t2i`, run once; returns the output folder."""
     from semcore_hf.cli.main import main
 
     src, gen = karpathy_corpus
     out = tmp_path_factory.mktemp("text_sids")
     argv = ["build-sids", "--source", str(src), "--output-dir", str(out), "--generated-captions", str(gen)]
     argv += ["--embedding-model", tiny_st_dir, "--num-clusters", "2", "--global-words", "1", "--text-only"]
-    argv += ["--tasks", "t2i", "memorize_t2i"]
+    argv += ["--tasks", "t2i", "memorize_t2i", "verify_t2i"]
     assert main(argv) == 0
     return out
 

@@ -77,7 +77,7 @@ def test_index_trie_and_dataset_round_trip_by_id(hub_root, text_sids, sid_lm_dir
     np.testing.assert_array_equal(got_index.centroids, index.centroids)
     assert got_trie.token_sequences()[0] == trie.token_sequences()[0] and got_trie.num_sids == trie.num_sids
     assert {s: d.to_list() for s, d in got_rows.items()} == {s: d.to_list() for s, d in local_rows.items()}
-    assert [c["config_name"] for c in data_card.data.configs] == ["t2i", "memorize_t2i"]
+    assert [c["config_name"] for c in data_card.data.configs] == ["t2i", "memorize_t2i", "verify_t2i"]
     assert "semcore" in data_card.data.tags
     assert index_card.data.library_name == "semcore_hf"
     assert index_card.data.sid_config == index.config.to_dict()

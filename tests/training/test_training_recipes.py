@@ -111,7 +111,8 @@ def test_unknown_recipe_key_is_rejected(tmp_path):
 
 @pytest.mark.parametrize("name", ["t2i_causal_lm_lora.yaml", "t2i_causal_lm_full.yaml"])
 def test_text_recipe_mixture_loads_built_dataset(name, text_sids, bf16_ok):
-    """The recipe's own `datasets:` mixture (path redirected to a built dataset) trains on t2i train + all memorize."""
+    """The recipe's own `datasets:` mixture (path redirected to a built dataset) trains on t2i train + all memorize +
+    verify_t2i train."""
     from trl import ScriptArguments
 
     from semcore_hf.training.sft import _load_training_data
@@ -122,6 +123,8 @@ def test_text_recipe_mixture_loads_built_dataset(name, text_sids, bf16_ok):
         assert entry.path == "outputs/sids/dataset"
         entry.path = str(text_sids / "dataset")
     train, _ = _load_training_data(ScriptArguments(), dataset_args)
-    # t2i train: 4 images x 3 captions; memorize_t2i: every one of the 8 images
-    assert len(train) == 12 + 8
+    # t2i train: 4 images x 3 captions; memorize_t2i: every one of the 8 images; verify_t2i: 1 positive + 1 negative
+    # per train caption
+    assert len(train) == 12 + 8 + 24
+    assert {e.name for e in dataset_args.datasets} == {"t2i", "memorize_t2i", "verify_t2i"}
     assert {"prompt", "completion"} <= set(train.column_names)
