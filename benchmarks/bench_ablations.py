@@ -56,7 +56,6 @@ BASE = {"num_clusters": 24, "lexical_phrases": 3}
 
 def run_config(name: str, overrides: dict, args, assets, rows, held_out, qsets) -> dict:
     from semcore_hf.cli import _experiment as ex
-    from semcore_hf.identifiers import SIDConfig
 
     out = Path(args.output_dir) / "".join(c if c.isalnum() else "_" for c in name).strip("_")
     cached = out / "result.json"
@@ -64,7 +63,7 @@ def run_config(name: str, overrides: dict, args, assets, rows, held_out, qsets) 
         return json.loads(cached.read_text())
     minilm, smollm2 = assets
     settings = {**BASE, **overrides}
-    config = SIDConfig(embedding_model=minilm, resolve_collisions=True, seed=args.seed, **settings)
+    config = ex.sid_config(minilm, args.seed, **settings)
     t = time.perf_counter()
     index, texts_by_id = ex.build_index(rows, held_out, config)
     index.save_pretrained(out / "t2i_index")

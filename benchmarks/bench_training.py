@@ -37,7 +37,7 @@ OLD_MEMORIZE = "What is the identifier of this image description: {text}"
 def demo_pairs(cache: Path, num_clusters: int = 24):
     """(t2i pairs, memorize pairs): (text, SID) of the demo's training queries and of every image."""
     from semcore_hf.cli import _assets
-    from semcore_hf.cli.demo import _stamp_rows
+    from semcore_hf.cli._experiment import stamp_rows as _stamp_rows
     from semcore_hf.data import t2i_targets
     from semcore_hf.identifiers import SIDBuilder, SIDConfig
 

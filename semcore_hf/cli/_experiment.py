@@ -39,6 +39,13 @@ def is_held_out(image_id: str) -> bool:
     return _bucket(image_id) == 0
 
 
+def sid_config(minilm: str, seed: int, **settings):
+    """The SIDConfig of every demo and ablation run: MiniLM, collisions resolved, seeded; `settings` on top."""
+    from semcore_hf.identifiers import SIDConfig
+
+    return SIDConfig(embedding_model=minilm, resolve_collisions=True, seed=seed, **settings)
+
+
 def stamp_rows(stamps_dir: str, quick: bool):
     """The stamps as a normalised image-caption source with train / validation / test splits."""
     from datasets import Dataset, DatasetDict

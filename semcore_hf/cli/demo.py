@@ -91,19 +91,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=non_negative_int, default=0, help="Seed of everything (default: 0).")
 
 
-# Kept for the tests and the benchmarks, which load the demo's data the way the demo does.
-def _stamp_rows(stamps_dir: str, quick: bool):
-    from semcore_hf.cli._experiment import stamp_rows
-
-    return stamp_rows(stamps_dir, quick)
-
-
-def _relevant_by_caption(query_set, rows, split: str = "test"):
-    from semcore_hf.cli._experiment import relevant_by_caption
-
-    return relevant_by_caption(query_set, rows, split)
-
-
 def run(args: argparse.Namespace) -> int:
     import torch
 
@@ -163,7 +150,6 @@ def run(args: argparse.Namespace) -> int:
 def _text_only(args, assets, rows, held_out, out, epochs, timings):
     """T2I with the text-only SmolLM2: image SIDs from the stamps' names (a stand-in for MLLM captions)."""
     from semcore_hf.cli import _experiment as ex
-    from semcore_hf.identifiers import SIDConfig
     from semcore_hf.training import prepare_model_for_sids
     from semcore_hf.training.recipes import recipe_path
 
@@ -175,10 +161,7 @@ def _text_only(args, assets, rows, held_out, out, epochs, timings):
     texts_by_id: dict[str, str] = {}
     for kind in kinds:
         t = time.perf_counter()
-        config = SIDConfig(
-            embedding_model=assets["minilm"], num_clusters=args.num_clusters, resolve_collisions=True,
-            seed=args.seed, id_kind=kind,
-        )  # fmt: skip
+        config = ex.sid_config(assets["minilm"], args.seed, num_clusters=args.num_clusters, id_kind=kind)
         index, texts_by_id = ex.build_index(rows, held_out, config)
         index_dir = out / kind / "t2i_index"
         index.save_pretrained(index_dir)
@@ -217,7 +200,6 @@ def _unified_vlm(args, assets, rows, held_out, out, epochs, timings):
     from semcore_hf._io import atomic_write_text
     from semcore_hf.cli import _experiment as ex
     from semcore_hf.data import i2t_targets
-    from semcore_hf.identifiers import SIDConfig
     from semcore_hf.training.recipes import recipe_path
 
     vlm_recipe = args.recipe or str(recipe_path(_VLM_RECIPE_NAME))
@@ -243,10 +225,7 @@ def _unified_vlm(args, assets, rows, held_out, out, epochs, timings):
     caption_texts = dict(zip(*i2t_targets(rows)))
     for kind in kinds:
         t = time.perf_counter()
-        config = SIDConfig(
-            embedding_model=assets["minilm"], num_clusters=args.num_clusters, resolve_collisions=True,
-            seed=args.seed, id_kind=kind,
-        )  # fmt: skip
+        config = ex.sid_config(assets["minilm"], args.seed, num_clusters=args.num_clusters, id_kind=kind)
         t2i_index, generated = ex.build_index(rows, held_out, config)
         i2t_index, _ = ex.build_i2t_index(rows, held_out, config)
         t2i_index.save_pretrained(out / kind / "t2i_index")

@@ -5,7 +5,8 @@ from __future__ import annotations
 from PIL import Image
 
 from semcore_hf.cli._assets import iter_tuxpaint_records
-from semcore_hf.cli.demo import _relevant_by_caption, _stamp_rows
+from semcore_hf.cli._experiment import relevant_by_caption as _relevant_by_caption
+from semcore_hf.cli._experiment import stamp_rows as _stamp_rows
 from semcore_hf.evaluation import build_query_set
 
 
