@@ -131,6 +131,7 @@ def build_data(
     i2t_index=None,
     text_only: bool = True,
     max_verify_rows: int | None = None,
+    pseudo_queries: dict[str, list[str]] | None = None,
 ):
     """TRL splits of `tasks` without any row of a held-out image, saved under `out`; returns the training rows.
 
@@ -140,10 +141,17 @@ def build_data(
     from datasets import DatasetDict
 
     from semcore_hf.data import build_sid_dataset, save_sid_dataset
+    from semcore_hf.data.builder import EVERY_SPLIT_TASKS
 
     kept = DatasetDict({s: ds.filter(lambda r: r["image_id"] not in held_out) for s, ds in rows.items()})
     data = build_sid_dataset(
-        kept, t2i_index=index, i2t_index=i2t_index, tasks=list(tasks), text_only=text_only, seed=seed
+        kept,
+        t2i_index=index,
+        i2t_index=i2t_index,
+        tasks=list(tasks),
+        text_only=text_only,
+        seed=seed,
+        pseudo_queries=pseudo_queries,
     )
     if max_verify_rows:
         for task in [t for t in data if t.startswith("verify")]:
@@ -153,8 +161,26 @@ def build_data(
     save_sid_dataset(data, out, save_arrow=False, pretty_name="Tux Paint stamps SemCORE demo")
     n_rows = 0
     for task, dd in data.items():
-        n_rows += sum(len(d) for d in dd.values()) if task.startswith("memorize") else len(dd["train"])
+        n_rows += sum(len(d) for d in dd.values()) if task in EVERY_SPLIT_TASKS else len(dd["train"])
     return n_rows
+
+
+def pseudo_queries(rows, model_dir: str, path: Path, seed: int, num_queries: int = 3) -> dict[str, list[str]]:
+    """Pseudo-queries of every image, written few-shot by the model at `model_dir`; cached as JSON at `path`."""
+    import json
+
+    from semcore_hf.data.pseudo_queries import pseudo_queries_for_source
+    from semcore_hf.modeling import get_tokenizer, load_model_and_processor
+
+    if path.is_file():
+        return json.loads(path.read_text())
+    model, tokenizer, _ = load_model_and_processor(model_dir, "causal_lm")
+    out = pseudo_queries_for_source(
+        rows, model.eval(), get_tokenizer(tokenizer), num_queries=num_queries, seed=seed, batch_size=32
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=1))
+    return out
 
 
 def build_i2t_index(rows, held_out: set[str], config) -> tuple[Any, dict[str, str]]:

@@ -40,7 +40,7 @@ from semcore_hf.identifiers.captioning import CAPTION_PROMPT
 logger = logging.getLogger(__name__)
 
 _STOP_WORD_POLICIES = ("semcore", "english", "none")
-_TASKS = ("t2i", "i2t", "memorize_t2i", "memorize_i2t", "verify_t2i", "verify_i2t", "caption")  # data.prompts.TASKS
+_TASKS = ("t2i", "i2t", "memorize_t2i", "memorize_i2t", "verify_t2i", "verify_i2t", "caption", "pseudo_t2i")  # prompts
 
 
 @dataclass
@@ -102,6 +102,24 @@ class BuildSIDsArguments:
     num_negatives: int = field(
         default=1, metadata={"help": "Negatives per positive in verify tasks.", "type": positive_int}
     )
+    pseudo_queries: str | None = field(
+        default=None,
+        metadata={
+            "help": "--tasks pseudo_t2i: JSON file {image_id: [pseudo-queries]} from an earlier run.",
+            "type": existing_file,
+        },
+    )
+    pseudo_query_model: str | None = field(
+        default=None,
+        metadata={
+            "help": "--tasks pseudo_t2i: a causal LM that writes the pseudo-queries few-shot from train-split pairs "
+            "(saved as pseudo_queries.json).",
+            "type": local_or_hub,
+        },
+    )
+    num_pseudo_queries: int = field(
+        default=3, metadata={"help": "Pseudo-queries per image (--pseudo-query-model).", "type": positive_int}
+    )
 
 
 def _stop_words(value: str):
@@ -144,14 +162,21 @@ def _check_arguments(args: BuildSIDsArguments):
         raise UsageError(f"--output-dir {args.output_dir} is a file, not a folder")
     directions = {"t2i": ("t2i",), "i2t": ("i2t",), "both": ("t2i", "i2t")}[args.direction]
     for task in args.tasks or ():
-        direction = "t2i" if task in T2I_TASKS else "i2t" if task in I2T_TASKS else None
-        if direction not in directions:
+        direction = "t2i" if task in (*T2I_TASKS, "pseudo_t2i") else "i2t" if task in I2T_TASKS else None
+        if direction is not None and direction not in directions:  # `caption` needs no index
             raise UsageError(
                 f"--tasks {task} needs the {direction} index, which --direction {args.direction} does not build; "
                 f"use --direction {direction} or both"
             )
     if args.text_only and "i2t" in (args.tasks or ()):
         raise UsageError("--tasks i2t (image -> caption SID) needs images; it cannot be built with --text-only")
+    wants_pseudo = "pseudo_t2i" in (args.tasks or ())
+    if wants_pseudo and not (args.pseudo_queries or args.pseudo_query_model):
+        raise UsageError("--tasks pseudo_t2i needs --pseudo-queries FILE or --pseudo-query-model MODEL")
+    if not wants_pseudo and (args.pseudo_queries or args.pseudo_query_model):
+        raise UsageError("--pseudo-queries / --pseudo-query-model are for --tasks pseudo_t2i, which is not requested")
+    if args.pseudo_queries and args.pseudo_query_model:
+        raise UsageError("pass --pseudo-queries or --pseudo-query-model, not both")
     if args.generated_captions:
         return read_json_object(args.generated_captions, "--generated-captions")
     return None
@@ -168,6 +193,25 @@ def _captions_from_vlm(rows, model_id: str, prompt: str) -> dict[str, str]:
         caps = caption_images(ds["image"], model, processor, prompt=prompt)
         out.update(zip(ds["image_id"], caps))
     return out
+
+
+def _read_pseudo_queries(path: str) -> dict[str, list[str]]:
+    data = read_json_object(path, "--pseudo-queries")
+    bad = [k for k, v in data.items() if not isinstance(v, list) or not all(isinstance(q, str) for q in v)]
+    if bad:
+        raise UsageError(f"--pseudo-queries {path}: expected {{image_id: [query, ...]}}; {bad[0]!r} is not a list")
+    return data
+
+
+def _pseudo_queries_from_lm(rows, model_id: str, text: str, num_queries: int, seed: int) -> dict[str, list[str]]:
+    from semcore_hf.data.pseudo_queries import pseudo_queries_for_source
+    from semcore_hf.modeling import get_tokenizer, load_model_and_processor
+
+    model, tokenizer, _ = load_model_and_processor(model_id, "causal_lm")
+    logger.info("Writing %d pseudo-queries per image with %s", num_queries, model_id)
+    return pseudo_queries_for_source(
+        rows, model, get_tokenizer(tokenizer), text=text, num_queries=num_queries, seed=seed
+    )
 
 
 def describe_collisions(rep: dict) -> str:
@@ -209,6 +253,7 @@ def _run(args: BuildSIDsArguments, config, rank: int = 0) -> int:
 
     out = Path(args.output_dir)
     generated_captions = _check_arguments(args)
+    pseudo = _read_pseudo_queries(args.pseudo_queries) if args.pseudo_queries else None
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     source_kwargs = dict(image_root=args.image_root, drop_empty=args.drop_empty)
@@ -255,6 +300,14 @@ def _run(args: BuildSIDsArguments, config, rank: int = 0) -> int:
         rep = report[f"{direction}_collisions"]
         print(f"[{direction}] {describe_collisions(rep)}")
 
+    if args.pseudo_query_model:
+        t = time.perf_counter()
+        pseudo = _pseudo_queries_from_lm(
+            rows, args.pseudo_query_model, args.t2i_text, args.num_pseudo_queries, config.seed
+        )
+        (out / "pseudo_queries.json").write_text(json.dumps(pseudo, indent=1))
+        timings["pseudo_queries"] = time.perf_counter() - t
+
     t = time.perf_counter()
     data = build_sid_dataset(
         rows,
@@ -265,6 +318,7 @@ def _run(args: BuildSIDsArguments, config, rank: int = 0) -> int:
         num_negatives=args.num_negatives,
         seed=config.seed,
         check_images=False,  # decoded when the source was loaded
+        pseudo_queries=pseudo,
     )
     save_sid_dataset(data, out / "dataset")
     timings["dataset"] = time.perf_counter() - t

@@ -12,6 +12,7 @@ Each task is one builder config, emitted as a `datasets.DatasetDict` of the sour
 | `verify_t2i` | `verify_t2i_prompt(caption)`; text_only: `verify_t2i_text_prompt(caption, gen)` | yes / no | VLM | * |
 | `verify_i2t` | `verify_i2t_prompt(caption)`; text_only: `verify_t2i_text_prompt(caption, gen)` | yes / no | VLM | * |
 | `caption` | `caption_prompt()` | the caption | `[image]` | one per caption (no index needed) |
+| `pseudo_t2i` | `t2i_prompt(pseudo-query)` | image SID | no | one per pseudo-query of each image |
 
 `gen` is the generated caption of the candidate (verify_t2i) or query (verify_i2t) image, standing in for the image
 with text-only models; `*` = (1 + num_negatives) per caption.
@@ -23,7 +24,9 @@ then reduced to the model inputs, vision datasets are reduced to `prompt` / `com
 `remove_unused_columns` (checked with trl 1.16 in `tests/data`).
 
 Memorisation covers every target of every split, test images included (GRACE-style): train on all splits of the
-`memorize_*` configs (`load_dataset(dir, name, split="train+validation+test")`).
+`memorize_*` configs (`load_dataset(dir, name, split="train+validation+test")`). So do `pseudo_t2i`'s rows: its
+queries are written from each image's own text (`generate_pseudo_queries`, doc2query / DSI-QG style), never from a
+test query, so they teach the model the SIDs of the test images from query-like text without leaking.
 
 Verification negatives are drawn (seeded) from the targets of the same split that share the positive's K-Means
 cluster (`index.target_cluster`), never the positive itself (for I2T, never any caption of the query image); when the
@@ -52,6 +55,8 @@ from semcore_hf.identifiers.sid_format import sid_to_completion
 T2I_TASKS = ("t2i", "memorize_t2i", "verify_t2i")
 I2T_TASKS = ("i2t", "memorize_i2t", "verify_i2t")
 VERIFY_TASKS = ("verify_t2i", "verify_i2t")
+# Rows built from the targets alone (no query of the split): trained on every split, test included.
+EVERY_SPLIT_TASKS = ("memorize_t2i", "memorize_i2t", "pseudo_t2i")
 PROMPT_CONTENT_FORMATS = ("auto", "parts", "string")
 
 # Bump when the emitted rows change for the same inputs, so cached builds are not reused.
@@ -119,6 +124,7 @@ class SIDDatasetConfig(datasets.BuilderConfig):
         source_kwargs (`dict`, *optional*): extra keyword arguments of `load_image_caption_source`.
         prompt_content (`str`, defaults to `"auto"`): `"parts"`, `"string"` or `"auto"`; see `build_sid_dataset`.
         check_images (`bool`, defaults to `True`): decode each image once before emitting it.
+        pseudo_queries (`dict[str, list[str]]`, *optional*): `pseudo_t2i` only: image id -> its pseudo-queries.
     """
 
     source: Any = None
@@ -131,6 +137,7 @@ class SIDDatasetConfig(datasets.BuilderConfig):
     source_kwargs: dict | None = None
     prompt_content: str = "auto"
     check_images: bool = True
+    pseudo_queries: dict | None = None
 
     def __post_init__(self):
         super().__post_init__()
@@ -146,6 +153,7 @@ class SIDDatasetConfig(datasets.BuilderConfig):
             self.seed,
             self.prompt_content,
             self.check_images,
+            self.pseudo_queries,
         )
         if self.source is None:
             raise ValueError("SIDDatasetConfig needs a `source` (dataset, image folder or Karpathy JSON).")
@@ -167,6 +175,7 @@ class SIDDatasetConfig(datasets.BuilderConfig):
             self.prompt_content,
             [(k, ds._fingerprint) for k, ds in self.source.items()],
             _index_fingerprint(index),
+            sorted((str(k), list(v)) for k, v in self.pseudo_queries.items()) if self.name == "pseudo_t2i" else None,
             custom_features,
         )
         return f"{self.name}-{Hasher.hash(parts)}"
@@ -213,6 +222,7 @@ class SIDDatasetBuilder(datasets.GeneratorBasedBuilder):
             num_negatives=cfg.num_negatives,
             seed=cfg.seed,
             check_images=cfg.check_images,
+            pseudo_queries=cfg.pseudo_queries,
         )
         yield from enumerate(getattr(rows, cfg.name)())
 
@@ -236,6 +246,7 @@ def build_sid_dataset(
     source_kwargs: Mapping[str, Any] | None = None,
     check_images: bool = True,
     cache_dir: str | os.PathLike | None = None,
+    pseudo_queries: Mapping[str, Sequence[str]] | None = None,
 ) -> dict[str, DatasetDict]:
     """Build the TRL training data of every requested task (see the module docstring for the rows).
 
@@ -261,6 +272,9 @@ def build_sid_dataset(
         check_images (`bool`, defaults to `True`):
             decode each image once before emitting it (a truncated or corrupt file fails, naming the image).
         cache_dir (`str` or `os.PathLike`, *optional*): `datasets` cache (default: `HF_DATASETS_CACHE`).
+        pseudo_queries (`Mapping[str, Sequence[str]]`, *optional*):
+            Image id -> its pseudo-queries (`generate_pseudo_queries`); needed by the `pseudo_t2i` task, for every
+            image of the source (an image may have none).
 
     Returns:
         `dict[str, datasets.DatasetDict]`: task -> splits of the source.
@@ -281,7 +295,10 @@ def build_sid_dataset(
         seed,
         prompt_content,
         check_images,
+        pseudo_queries,
     )
+    if pseudo_queries is not None:
+        pseudo_queries = {str(k): [str(q) for q in v] for k, v in pseudo_queries.items()}
     rows = _normalised_source(source, image_root, source_kwargs)
     t2i_index = _load_index(t2i_index, "t2i_index")
     i2t_index = _load_index(i2t_index, "i2t_index")
@@ -298,6 +315,7 @@ def build_sid_dataset(
             seed=seed,
             prompt_content=prompt_content,
             check_images=check_images,
+            pseudo_queries=pseudo_queries,
         )
         try:
             builder.download_and_prepare()
@@ -316,7 +334,7 @@ def build_sid_dataset(
 
 
 def _check_arguments(
-    tasks, has_t2i: bool, has_i2t: bool, text_only, num_negatives, seed, prompt_content, check_images
+    tasks, has_t2i: bool, has_i2t: bool, text_only, num_negatives, seed, prompt_content, check_images, pseudo_queries
 ) -> None:
     """Validate the task list against the indexes given, and every option, without touching the data."""
     if isinstance(tasks, str) or not isinstance(tasks, Sequence):
@@ -329,7 +347,7 @@ def _check_arguments(
     for task in tasks:
         if task == "caption":  # image -> its caption: no identifiers involved
             continue
-        needed, present = ("t2i_index", has_t2i) if task in T2I_TASKS else ("i2t_index", has_i2t)
+        needed, present = ("t2i_index", has_t2i) if task in (*T2I_TASKS, "pseudo_t2i") else ("i2t_index", has_i2t)
         if not present:
             raise ValueError(f"Task {task!r} needs `{needed}` (a SIDIndex or its directory).")
     if not isinstance(text_only, bool):
@@ -345,6 +363,16 @@ def _check_arguments(
         raise ValueError(f"prompt_content must be one of {PROMPT_CONTENT_FORMATS}, got {prompt_content!r}.")
     if check_images not in (True, False):
         raise ValueError(f"check_images must be True or False, got {check_images!r}.")
+    if "pseudo_t2i" in tasks:
+        if pseudo_queries is None:
+            raise ValueError(
+                "Task 'pseudo_t2i' needs `pseudo_queries` ({image id: [queries]}); write them with "
+                "`semcore_hf.data.generate_pseudo_queries` (or `semcore-hf build-sids --pseudo_queries FILE`)."
+            )
+        if not isinstance(pseudo_queries, Mapping) or any(
+            isinstance(v, str) or not isinstance(v, Sequence) for v in pseudo_queries.values()
+        ):
+            raise TypeError("pseudo_queries must map each image id to a list of query strings.")
 
 
 def _normalised_source(source, image_root, source_kwargs) -> DatasetDict:
@@ -434,8 +462,11 @@ def _draw(rng: np.random.Generator, pool: np.ndarray, n: int, exclude: set[int])
 class _TaskRows:
     """Row generators of one split; one method per task."""
 
-    def __init__(self, rows, split, t2i, i2t, text_only, string_prompts, num_negatives, seed, check_images):
+    def __init__(
+        self, rows, split, t2i, i2t, text_only, string_prompts, num_negatives, seed, check_images, pseudo_queries=None
+    ):
         self.split = split
+        self.pseudo_queries = pseudo_queries
         self.t2i_view, self.i2t_view = t2i, i2t
         self.text_only = text_only
         self.string_prompts = string_prompts
@@ -507,6 +538,25 @@ class _TaskRows:
                     "target_id": image_id,
                     "sid": sid,
                     "query_id": caption_id(image_id, j),
+                }
+
+    def pseudo_t2i(self) -> Iterator[dict]:
+        missing = [i for i in self.ids if i not in self.pseudo_queries]
+        if missing:
+            raise ValueError(
+                f"{len(missing)} image(s) of split {self.split!r} have no entry in pseudo_queries (e.g. "
+                f"{missing[:3]}); write pseudo-queries for every image (an empty list is allowed)."
+            )
+        for image_id in self.ids:
+            sid = self.t2i_view.sid(image_id, self.split)
+            completion = self._completion(sid_to_completion(sid))
+            for j, query in enumerate(self.pseudo_queries[image_id]):
+                yield {
+                    "prompt": self._prompt(prompts.t2i_prompt(query)),
+                    "completion": completion,
+                    "target_id": image_id,
+                    "sid": sid,
+                    "query_id": f"{image_id}@pseudo{j}",
                 }
 
     def caption(self) -> Iterator[dict]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from semcore_hf.identifiers.captioning import CAPTION_PROMPT
 from semcore_hf.modeling.inputs import to_text_only  # noqa: F401  (re-exported: the prompt helpers' users need it)
 
-TASKS = ("t2i", "i2t", "memorize_t2i", "memorize_i2t", "verify_t2i", "verify_i2t", "caption")
+TASKS = ("t2i", "i2t", "memorize_t2i", "memorize_i2t", "verify_t2i", "verify_i2t", "caption", "pseudo_t2i")
 
 # Short on purpose: every token of boilerplate is paid in every training row and every query (the instruction only has
 # to tell the tasks apart). Bump PROMPT_FORMAT when any text here changes: models record the format they were trained

@@ -114,14 +114,20 @@ def encode_prompts(
         ])
         for p in prompts
     ]  # fmt: skip
-    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    return left_pad(rows, tok)
+
+
+def left_pad(rows: Sequence[Sequence[int]], tokenizer: Any) -> dict[str, torch.Tensor]:
+    """Left-pad token id rows into `input_ids` and `attention_mask` (pad token, else EOS), so generation starts right
+    after every row's prompt."""
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     if pad is None:
-        raise ValueError(f"{type(tok).__name__} has neither a pad nor an EOS token to left-pad a batch with.")
+        raise ValueError(f"{type(tokenizer).__name__} has neither a pad nor an EOS token to left-pad a batch with.")
     width = max(len(r) for r in rows)
     input_ids = torch.full((len(rows), width), int(pad), dtype=torch.long)
     attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
     for i, r in enumerate(rows):
-        if r:
-            input_ids[i, width - len(r) :] = torch.tensor(r, dtype=torch.long)
+        if len(r):
+            input_ids[i, width - len(r) :] = torch.tensor(list(r), dtype=torch.long)
             attention_mask[i, width - len(r) :] = 1
     return {"input_ids": input_ids, "attention_mask": attention_mask}

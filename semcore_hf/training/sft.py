@@ -247,11 +247,14 @@ def _load_training_data(script_args, dataset_args, model_kind: str = "causal_lm"
     Unlike `trl sft`, an explicit `dataset_name` wins over the recipe's `datasets:` mixture, so that
     `semcore-hf train --config recipe.yaml --dataset_name my/sids --dataset_config t2i,memorize_t2i` re-targets a
     recipe from the command line. `dataset_config` may list several task configs separated by commas; they are
-    concatenated. Memorisation configs (`memorize_*`) contribute every split, test included: GRACE-style
-    memorisation teaches the model the identifier of every target, including the targets of test queries.
+    concatenated. Memorisation configs (`memorize_*`) and `pseudo_t2i` contribute every split, test included:
+    GRACE-style memorisation teaches the model the identifier of every target, including the targets of test queries
+    (their rows come from the targets' own texts, never from a test query).
     """
     from datasets import concatenate_datasets, load_dataset
     from trl import get_dataset
+
+    from semcore_hf.data.builder import EVERY_SPLIT_TASKS
 
     if script_args.dataset_name:
         if dataset_args is not None and dataset_args.datasets:
@@ -260,7 +263,7 @@ def _load_training_data(script_args, dataset_args, model_kind: str = "causal_lm"
         train_parts, eval_parts = [], []
         for config in configs:
             dd = load_dataset(script_args.dataset_name, name=config)
-            if config is not None and config.startswith("memorize"):
+            if config in EVERY_SPLIT_TASKS:
                 train_parts.extend(dd[s] for s in dd)
                 continue
             if script_args.dataset_train_split not in dd:

@@ -111,3 +111,45 @@ def test_invalid_sid_config_value_is_rejected(karpathy_corpus, tmp_path, tiny_st
         main([*argv, "--generated-captions", str(gen), "--num-clusters", "0", "--debug"])
     with pytest.raises(SystemExit):
         main([*argv, "--direction", "sideways"])
+
+
+def test_pseudo_queries_written_by_an_lm_then_reused(karpathy_corpus, tiny_st_dir, tiny_lm_dir, tmp_path, capsys):
+    src, gen = karpathy_corpus
+    base = ["build-sids", "--source", str(src), "--generated-captions", str(gen), "--embedding-model", tiny_st_dir]
+    base += ["--num-clusters", "2", "--text-only", "--tasks", "t2i", "pseudo_t2i"]
+    out = tmp_path / "a"
+    assert (
+        main([*base, "--output-dir", str(out), "--pseudo-query-model", tiny_lm_dir, "--num-pseudo-queries", "2"]) == 0
+    )
+    written = json.loads((out / "pseudo_queries.json").read_text())
+    assert len(written) == 8 and all(1 <= len(v) <= 2 for v in written.values())
+    assert "pseudo_t2i:" in capsys.readouterr().out
+    # the file of one run feeds the next: the same rows, no model needed
+    again = tmp_path / "b"
+    assert main([*base, "--output-dir", str(again), "--pseudo-queries", str(out / "pseudo_queries.json")]) == 0
+    for split in SPLITS:
+        a = pq.read_table(next((out / "dataset" / "pseudo_t2i").glob(f"{split}*.parquet"))).to_pylist()
+        b = pq.read_table(next((again / "dataset" / "pseudo_t2i").glob(f"{split}*.parquet"))).to_pylist()
+        assert a == b and len(a) > 0
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--tasks", "pseudo_t2i"], "--tasks pseudo_t2i needs --pseudo-queries FILE or --pseudo-query-model"),
+        (["--tasks", "t2i", "--pseudo-queries", "{q}"], "--tasks pseudo_t2i, which is not requested"),
+        (["--tasks", "pseudo_t2i", "--pseudo-queries", "{bad}"], "is not a list"),
+    ],
+)
+def test_pseudo_query_flags_are_checked_first(karpathy_corpus, tiny_st_dir, tmp_path, capsys, extra, message):
+    src, gen = karpathy_corpus
+    (tmp_path / "q.json").write_text(json.dumps({"x": ["a"]}))
+    (tmp_path / "bad.json").write_text(json.dumps({"x": "a"}))
+    extra = [e.format(q=tmp_path / "q.json", bad=tmp_path / "bad.json") for e in extra]
+    out = tmp_path / "out"
+    argv = ["build-sids", "--source", str(src), "--output-dir", str(out), "--generated-captions", str(gen)]
+    argv += ["--embedding-model", tiny_st_dir, "--num-clusters", "2", "--text-only", *extra]
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2 and message in capsys.readouterr().err
+    assert not out.exists()
