@@ -15,7 +15,12 @@ tasks (`t2i` + `memorize_t2i`), except `base + verify (GSV)`, which adds the `ve
 - `base + pseudo-queries`: `base` plus `pseudo_t2i` rows, 3 pseudo-queries per image written few-shot by the base
   model from its text (6 train-split pairs as examples; `semcore_hf.data.generate_pseudo_queries`), for the images
   of every split, test included (doc2query / DSI-QG: the model meets each test image's SID under query-like text);
-- `numeric`, `atomic`, `text`: the baseline identifier kinds.
+- `base, 2 epochs`: `base` trained twice as long, the control for the configurations that add training rows (and so
+  steps) at the same epoch budget (GSV's verify rows, pseudo-queries);
+- `numeric`, `atomic`, `text`: the baseline identifier kinds;
+- `SIDs before issue 11`: `base`'s settings, SIDs built by the builder of commit 3151d64 (before negation words were
+  kept, text normalised and emptied lexical IDs refilled; `git archive`, so this one needs a git checkout), then
+  trained and evaluated by today's code: the R@1 the SID-quality fixes are worth.
 
 Results: a table on the console, `<output-dir>/ablations.json`, `<output-dir>/ablations.md` and the plots
 `<output-dir>/ablation_k.png` and `<output-dir>/ablation_lexical.png` (R@1 against K and against n). Each finished
@@ -38,6 +43,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 GSV_CONFIG = "base + verify (GSV)"
 PSEUDO_CONFIG = "base + pseudo-queries"
+LEGACY_CONFIG = "SIDs before issue 11"
+LEGACY_COMMIT = "3151d64"  # the last commit before the SID-quality fixes (b0cab21, 2f4f653)
 CONFIGS = {
     "base": {},
     GSV_CONFIG: {},
@@ -55,7 +62,11 @@ CONFIGS = {
     "no global ID": {"use_global_id": False},
     "no lexical ID": {"use_lexical_id": False},
     "global words by coverage": {"global_word_rule": "coverage"},
+    LEGACY_CONFIG: {},
+    # a control for configurations that add rows (and so steps) to the same epoch budget
+    "base, 2 epochs": {},
 }
+EPOCHS = {"base, 2 epochs": 2.0}  # configurations trained for other than --epochs
 BASE = {"num_clusters": 24, "lexical_phrases": 3}
 
 
@@ -71,6 +82,8 @@ def run_config(name: str, overrides: dict, args, assets, rows, held_out, qsets) 
     config = ex.sid_config(minilm, args.seed, **settings)
     t = time.perf_counter()
     index, texts_by_id = ex.build_index(rows, held_out, config)
+    if name == LEGACY_CONFIG:
+        index = legacy_index(index, texts_by_id, minilm, settings, args.seed, out)
     index.save_pretrained(out / "t2i_index")
     tasks = ("t2i", "memorize_t2i", "verify_t2i") if name == GSV_CONFIG else ("t2i", "memorize_t2i")
     pseudo = None
@@ -84,7 +97,8 @@ def run_config(name: str, overrides: dict, args, assets, rows, held_out, qsets) 
     n_rows = ex.build_data(rows, index, held_out, out / "dataset", tasks, args.seed, pseudo_queries=pseudo)
     run = ex.Run(config.id_kind, index, out / "model")
     if not (run.model_dir / "config.json").is_file():  # a model trained by an interrupted run is kept
-        ex.train(args.recipe, smollm2, out / "dataset", tasks, run.model_dir, out / "t2i_index", args.epochs, args.seed)  # noqa: E501
+        epochs = EPOCHS.get(name, args.epochs)
+        ex.train(args.recipe, smollm2, out / "dataset", tasks, run.model_dir, out / "t2i_index", epochs, args.seed)
     run.timings.update(run_timings)
     run.timings["build_and_train"] = time.perf_counter() - t
     # One beam search per query (no widening): certified widening costs 10x at this budget (about 6 s/query);
@@ -97,6 +111,7 @@ def run_config(name: str, overrides: dict, args, assets, rows, held_out, qsets) 
     }
     result = {
         "settings": settings,
+        "epochs": EPOCHS.get(name, args.epochs),
         "training_rows": n_rows,
         "identifiers": index.collision_report(),
         "rows": rows_out,
@@ -104,6 +119,51 @@ def run_config(name: str, overrides: dict, args, assets, rows, held_out, qsets) 
     }
     cached.write_text(json.dumps(result, indent=2))
     return result
+
+
+def legacy_index(index, texts_by_id: dict, minilm: str, settings: dict, seed: int, out: Path):
+    """`index`'s targets with the SIDs the builder of `LEGACY_COMMIT` gives them (run from a `git archive`)."""
+    import subprocess
+    import sys
+    import tempfile
+
+    import numpy as np
+
+    from semcore_hf.identifiers import SIDIndex
+    from semcore_hf.identifiers.builder import text_key
+
+    repo = Path(__file__).resolve().parents[1]
+    ids = list(index.target_ids)
+    texts = [texts_by_id[i] for i in ids]
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp) / "legacy"
+        tree.mkdir()
+        archive = subprocess.run(
+            ["git", "-C", str(repo), "archive", LEGACY_COMMIT, "semcore_hf"], check=True, capture_output=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+        request = Path(tmp) / "request.json"
+        legacy_settings = {**settings, "resolve_collisions": True, "seed": seed}
+        request.write_text(json.dumps({"ids": ids, "texts": texts, "minilm": minilm, "settings": legacy_settings}))
+        tables_path = out / "legacy_tables.json"
+        out.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "PYTHONPATH": str(tree)}
+        script = str(repo / "benchmarks" / "_legacy_sids.py")
+        subprocess.run([sys.executable, script, str(request), str(tables_path)], check=True, env=env, cwd=tmp)
+    t = json.loads(tables_path.read_text())
+    assert t["target_ids"] == ids, "the legacy builder reordered the targets"
+    return SIDIndex(
+        config=index.config,
+        sids=t["sids"],
+        target_ids=ids,
+        target_sid=np.asarray(t["target_sid"]),
+        target_cluster=np.asarray(t["target_cluster"]),
+        centroids=np.asarray(t["centroids"], dtype=np.float32),
+        global_ids=t["global_ids"],
+        cluster_words=t["cluster_words"],
+        target_modality="image",
+        target_text_hash=np.asarray([text_key(x) for x in texts], dtype=np.int64),
+    )
 
 
 def plot(results: dict, path: Path, prefix: str, label: str, default: int) -> None:
