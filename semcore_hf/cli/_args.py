@@ -10,6 +10,7 @@ import json
 import math
 import os
 import re
+from dataclasses import dataclass, field
 
 
 class UsageError(ValueError):
@@ -176,3 +177,32 @@ def flag_names(message: str, parser: argparse.ArgumentParser) -> str:
         r"(?<![\w.-])(\w+)=(?=[\w.'\"\[(-])", lambda m: f"{flags[m[1]]} " if m[1] in flags else m[0], message
     )
     return re.sub(r"(?<![\w.-])(\w+_\w+)\b", lambda m: flags.get(m[1], m[0]), message)  # num_beams
+
+
+@dataclass
+class SearchArguments:
+    """The constrained-search flags `semcore-hf retrieve` and `semcore-hf evaluate` share (one argument group)."""
+
+    _argument_group_name = "constrained search"
+
+    num_beams: int | None = field(
+        default=None,
+        metadata={"help": "Beams of the constrained search (default: the largest k).", "type": positive_int},
+    )
+    max_num_beams: int | None = field(
+        default=None,
+        metadata={
+            "help": "Most beams the exact search may widen to for a query it cannot certify (default: "
+            "max(4 x beams, 32)).",
+            "type": positive_int,
+        },
+    )
+    certify: int | None = field(
+        default=None,
+        metadata={
+            "help": "Widen the search until this many leading ranks are certified exact (default: 1).",
+            "type": positive_int,
+        },
+    )
+    batch_size: int = field(default=8, metadata={"help": "Queries per batch.", "type": positive_int})
+    device: str | None = field(default=None, metadata={"help": "cpu, cuda, ... (default: cuda if available)."})

@@ -24,7 +24,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from semcore_hf.cli._args import existing_dir, existing_path, local_or_hub, non_empty_str, positive_int
+from semcore_hf.cli._args import (
+    SearchArguments,
+    existing_dir,
+    existing_path,
+    local_or_hub,
+    non_empty_str,
+    positive_int,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -50,28 +57,10 @@ class EvaluateArguments:
     k: list[int] = field(
         default_factory=lambda: [1, 5, 10], metadata={"help": "Cut-offs K.", "type": positive_int, "aliases": ["-k"]}
     )
-    num_beams: int | None = field(default=None, metadata={"help": "Beams (default: max k).", "type": positive_int})
-    max_num_beams: int | None = field(
-        default=None,
-        metadata={
-            "help": "Most beams the exact search may widen to for a query it cannot certify (default: "
-            "max(4 x beams, 32)).",
-            "type": positive_int,
-        },
-    )
-    certify: int | None = field(
-        default=None,
-        metadata={
-            "help": "Widen the search until this many leading ranks are certified exact (default: 1).",
-            "type": positive_int,
-        },
-    )
-    batch_size: int = field(default=8, metadata={"help": "Queries per batch.", "type": positive_int})
     max_queries: int | None = field(
         default=None, metadata={"help": "Evaluate only the first N queries (quick checks).", "type": positive_int}
     )
     full_index: bool = field(default=False, metadata={"help": "Rank every target of the index, not the split's."})
-    device: str | None = field(default=None, metadata={"help": "cpu, cuda, ... (default: cuda if available)."})
     output_dir: str = field(default="outputs/eval", metadata={"help": "Where metrics and predictions are written."})
     dataset_name: str | None = field(
         default=None,
@@ -90,7 +79,7 @@ class EvaluateArguments:
 def make_parser(prog: str):
     from semcore_hf.cli._parser import CommandParser
 
-    return CommandParser([EvaluateArguments], prog=prog, description=__doc__.split("\n\n")[0])
+    return CommandParser([EvaluateArguments, SearchArguments], prog=prog, description=__doc__.split("\n\n")[0])
 
 
 @contextlib.contextmanager
@@ -128,12 +117,12 @@ def process_device(device: str | None, world: int, local_rank: int) -> str | Non
     return device
 
 
-def run(args: EvaluateArguments) -> int:
+def run(args: EvaluateArguments, search: SearchArguments) -> int:
     with launched_process_group() as (rank, world, local_rank):
-        return _run(args, rank, world, local_rank)
+        return _run(args, search, rank, world, local_rank)
 
 
-def _run(args: EvaluateArguments, rank: int, world: int, local_rank: int) -> int:
+def _run(args: EvaluateArguments, search: SearchArguments, rank: int, world: int, local_rank: int) -> int:
     from semcore_hf._io import atomic_write_text
     from semcore_hf.data import load_image_caption_source
     from semcore_hf.evaluation import build_query_set, evaluate_retriever, plot_recall_curves
@@ -143,7 +132,7 @@ def _run(args: EvaluateArguments, rank: int, world: int, local_rank: int) -> int
     check_images = True if args.direction == "i2t" else "exists"
     rows = load_image_caption_source(args.source, image_root=args.image_root, check_images=check_images)
     qs = build_query_set(rows, args.direction, args.split).head(args.max_queries)
-    device = process_device(args.device, world, local_rank)
+    device = process_device(search.device, world, local_rank)
     retriever = SemCORERetriever.from_pretrained(
         args.model, args.index, device=device, gallery=None if args.full_index else qs.gallery
     )
@@ -151,10 +140,10 @@ def _run(args: EvaluateArguments, rank: int, world: int, local_rank: int) -> int
         retriever,
         qs,
         k=args.k,
-        num_beams=args.num_beams,
-        batch_size=args.batch_size,
-        max_num_beams=args.max_num_beams,
-        certify=args.certify,
+        num_beams=search.num_beams,
+        batch_size=search.batch_size,
+        max_num_beams=search.max_num_beams,
+        certify=search.certify,
     )
     if rank != 0:  # every process holds the whole result (evaluate_retriever gathers it); the first one writes it
         return 0

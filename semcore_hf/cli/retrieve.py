@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass, field
 
 from semcore_hf.cli._args import (
+    SearchArguments,
     UsageError,
     existing_file,
     local_or_hub,
@@ -46,25 +47,6 @@ class RetrieveArguments:
         metadata={"help": "An image path (I2T); repeat for several.", "type": existing_file, "action": "extend"},
     )
     k: int = field(default=10, metadata={"help": "Targets per query.", "type": positive_int, "aliases": ["-k"]})
-    num_beams: int | None = field(
-        default=None, metadata={"help": "Beams of the constrained search (default: k).", "type": positive_int}
-    )
-    max_num_beams: int | None = field(
-        default=None,
-        metadata={
-            "help": "Most beams the exact search may widen to for a query it cannot certify (default: "
-            "max(4 x beams, 32)).",
-            "type": positive_int,
-        },
-    )
-    certify: int | None = field(
-        default=None,
-        metadata={
-            "help": "Widen the search until this many leading ranks are certified exact (default: 1).",
-            "type": positive_int,
-        },
-    )
-    batch_size: int = field(default=8, metadata={"help": "Queries per batch.", "type": positive_int})
     gsv_weight: float | None = field(
         default=None,
         metadata={
@@ -77,7 +59,6 @@ class RetrieveArguments:
         default=None,
         metadata={"help": "JSON {target_id: text} shown to GSV (captions of candidates).", "type": existing_file},
     )
-    device: str | None = field(default=None, metadata={"help": "cpu, cuda, ... (default: cuda if available)."})
     json: bool = field(default=False, metadata={"help": "Print JSON instead of a table."})
 
     def __post_init__(self):
@@ -90,10 +71,10 @@ class RetrieveArguments:
 def make_parser(prog: str):
     from semcore_hf.cli._parser import CommandParser
 
-    return CommandParser([RetrieveArguments], prog=prog, description=__doc__.split("\n\n")[0])
+    return CommandParser([RetrieveArguments, SearchArguments], prog=prog, description=__doc__.split("\n\n")[0])
 
 
-def run(args: RetrieveArguments) -> int:
+def run(args: RetrieveArguments, search: SearchArguments) -> int:
     # Queries and candidate texts are read (and checked) before the model is loaded.
     if args.image:
         from semcore_hf.modeling import open_image
@@ -123,16 +104,16 @@ def run(args: RetrieveArguments) -> int:
     from semcore_hf.retrieval import SemCORERetriever
 
     retriever = SemCORERetriever.from_pretrained(
-        args.model, args.index, device=args.device, gsv=args.gsv_weight is not None, candidate_texts=texts
+        args.model, args.index, device=search.device, gsv=args.gsv_weight is not None, candidate_texts=texts
     )
     results = retriever.retrieve(
         queries,
         k=args.k,
-        num_beams=args.num_beams,
-        batch_size=args.batch_size,
+        num_beams=search.num_beams,
+        batch_size=search.batch_size,
         gsv_weight=args.gsv_weight,
-        max_num_beams=args.max_num_beams,
-        certify=args.certify,
+        max_num_beams=search.max_num_beams,
+        certify=search.certify,
     )
     if args.json:
         print(json.dumps([{"query": q, "results": r} for q, r in zip(labels, results)], indent=2))

@@ -121,7 +121,7 @@ def test_a_required_flag_may_come_from_the_config(tmp_path, capsys):
 
     config = tmp_path / "retrieve.yaml"
     config.write_text(f"model: {tmp_path}\nquery: [a dog]\nk: 3\n")
-    (args,), _ = make_parser("semcore-hf retrieve").parse_command(["--config", str(config), "-k", "2"])
+    (args, _search), _ = make_parser("semcore-hf retrieve").parse_command(["--config", str(config), "-k", "2"])
     assert (args.model, args.query, args.k) == (str(tmp_path), ["a dog"], 2)
 
 
@@ -187,3 +187,19 @@ def test_env_prints_the_versions(capsys):
     assert {"python", "platform", "cuda_available"} <= set(report)
     assert main(["env"]) == 0
     assert "- torch: " in capsys.readouterr().out
+
+
+def test_retrieve_and_evaluate_share_the_search_flags(tmp_path):
+    """One `SearchArguments` group: the same flags, help and defaults in both commands, also from a --config."""
+    from semcore_hf.cli._args import SearchArguments
+    from semcore_hf.cli.evaluate import make_parser as evaluate_parser
+    from semcore_hf.cli.retrieve import make_parser as retrieve_parser
+
+    configs = {"retrieve": "query: [a dog]\n", "evaluate": f"source: {tmp_path}\n"}
+    for name, parser in (("retrieve", retrieve_parser), ("evaluate", evaluate_parser)):
+        config = tmp_path / f"{name}.yaml"
+        config.write_text(f"model: {tmp_path}\nnum_beams: 7\n" + configs[name])
+        flags = ["--config", str(config), "--max-num-beams", "40", "--batch-size", "3"]
+        parsed, _ = parser(f"semcore-hf {name}").parse_command(flags)
+        search = next(p for p in parsed if isinstance(p, SearchArguments))
+        assert (search.num_beams, search.max_num_beams, search.batch_size, search.certify) == (7, 40, 3, None)
