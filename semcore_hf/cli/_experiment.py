@@ -284,7 +284,9 @@ def untrained_row(base_dir: str, index, test, num_beams: int) -> dict:
     from semcore_hf.retrieval import SemCORERetriever
 
     base = SemCORERetriever.from_pretrained(base_dir, index, device="cpu", gallery=test.gallery)
-    return evaluate_retriever(base, test, k=K, num_beams=num_beams, show_progress=True)
+    # One beam search per query: an untrained model's flat scores almost never certify a rank, so widening would
+    # search up to max(4 x beams, 32) beams per query for a row that is at chance either way.
+    return evaluate_retriever(base, test, k=K, num_beams=num_beams, max_num_beams=num_beams, show_progress=True)
 
 
 def dense_row(minilm: str, qs, texts_by_id: dict[str, str]) -> dict:
