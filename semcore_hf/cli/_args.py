@@ -206,3 +206,11 @@ class SearchArguments:
     )
     batch_size: int = field(default=8, metadata={"help": "Queries per batch.", "type": positive_int})
     device: str | None = field(default=None, metadata={"help": "cpu, cuda, ... (default: cuda if available)."})
+    autocast: str = field(
+        default="none",
+        metadata={
+            "help": "bf16 / fp16: the model body under torch.autocast, the output head in fp32 (search and GSV); "
+            "faster on GPUs and CPUs with AVX512-BF16 or AMX, scores move by the body's rounding. none: fp32.",
+            "choices": ["none", "bf16", "fp16"],
+        },
+    )

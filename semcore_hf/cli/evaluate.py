@@ -134,7 +134,11 @@ def _run(args: EvaluateArguments, search: SearchArguments, rank: int, world: int
     qs = build_query_set(rows, args.direction, args.split).head(args.max_queries)
     device = process_device(search.device, world, local_rank)
     retriever = SemCORERetriever.from_pretrained(
-        args.model, args.index, device=device, gallery=None if args.full_index else qs.gallery
+        args.model,
+        args.index,
+        device=device,
+        gallery=None if args.full_index else qs.gallery,
+        autocast=search.autocast,
     )
     res = evaluate_retriever(
         retriever,

@@ -104,7 +104,12 @@ def run(args: RetrieveArguments, search: SearchArguments) -> int:
     from semcore_hf.retrieval import SemCORERetriever
 
     retriever = SemCORERetriever.from_pretrained(
-        args.model, args.index, device=search.device, gsv=args.gsv_weight is not None, candidate_texts=texts
+        args.model,
+        args.index,
+        device=search.device,
+        gsv=args.gsv_weight is not None,
+        candidate_texts=texts,
+        autocast=search.autocast,
     )
     results = retriever.retrieve(
         queries,

@@ -7,8 +7,10 @@ functions, so the token ids and pixels a model sees at inference are the ones it
 from semcore_hf.modeling.images import open_image
 from semcore_hf.modeling.inputs import encode_prompts, get_tokenizer, is_vlm, left_pad, render_prompt, to_text_only
 from semcore_hf.modeling.loading import detect_model_kind, load_model_and_processor, load_trained_model
+from semcore_hf.modeling.precision import autocast_inference
 
 __all__ = [
+    "autocast_inference",
     "detect_model_kind",
     "encode_prompts",
     "get_tokenizer",

@@ -36,6 +36,7 @@ from semcore_hf.data.prompts import (
     user_message,
 )
 from semcore_hf.modeling import encode_prompts, get_tokenizer, is_vlm, open_image, render_prompt
+from semcore_hf.modeling.precision import autocast_inference, resolve_autocast_dtype
 
 __all__ = ["GSVScorer"]
 
@@ -67,6 +68,9 @@ class GSVScorer:
             Encode the prompt prefix that the pairs of one query share (the query text, or the query image for I2T)
             once and reuse its KV cache for all of that query's candidates. Used for text-only models and
             LLaVA-style VLMs; models with multimodal positions (Qwen2-VL's M-RoPE) always take the plain path.
+        autocast (`str` or `torch.dtype`, *optional*):
+            `"bf16"` / `"fp16"`: the model body under `torch.autocast`, the output head in fp32
+            (`semcore_hf.modeling.autocast_inference`), so scores keep fp32 resolution; `None`: fp32.
 
     Example:
 
@@ -88,7 +92,9 @@ class GSVScorer:
         no: str = NO,
         show_progress: bool = False,
         share_prefix: bool = True,
+        autocast: str | torch.dtype | None = None,
     ) -> None:
+        self.autocast = resolve_autocast_dtype(autocast)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"`batch_size` must be a positive int, got {batch_size!r}.")
         self.model = model
@@ -202,37 +208,42 @@ class GSVScorer:
         was_training = self.model.training
         self.model.eval()
         try:
-            rest = list(range(len(texts)))
-            if self.share_prefix and self._prefix_sharing_supported():
-                # The pairs of one query share their prompt up to the candidate (the query, and for I2T its image):
-                # that prefix is encoded once per query and its KV cache reused for every candidate.
-                keys = self._query_keys(direction, queries, candidate_images, query_images)
-                groups: dict[Any, list[int]] = {}
-                for i, key in enumerate(keys):
-                    groups.setdefault(key, []).append(i)
-                rest = []
-                for members in groups.values():
-                    if len(members) < 2:
-                        rest += members
-                        continue
-                    for start in range(0, len(members), self.batch_size):
-                        idx = members[start : start + self.batch_size]
-                        batch_images = [images[i] for i in idx] if images is not None else None
-                        scores[idx] = self._score_shared([texts[i] for i in idx], batch_images)
-            # Longest first, so each batch holds prompts of similar length (less padding); scores go back in place.
-            order = sorted(rest, key=lambda i: -len(texts[i][0]["content"][-1]["text"]))
-            starts = range(0, len(order), self.batch_size)
-            if self.show_progress:
-                from tqdm.auto import tqdm
-
-                starts = tqdm(starts, desc="GSV", unit="batch")
-            for start in starts:
-                idx = order[start : start + self.batch_size]
-                batch_images = [images[i] for i in idx] if images is not None else None
-                scores[idx] = self._score_batch([texts[i] for i in idx], batch_images)
+            with autocast_inference(self.model, self.autocast):
+                self._score_into(scores, texts, images, direction, queries, candidate_images, query_images)
         finally:
             self.model.train(was_training)
         return scores
+
+    def _score_into(self, scores, texts, images, direction, queries, candidate_images, query_images) -> None:
+        """Fill `scores` (one per prompt): shared-prefix groups first, then the rest in length-sorted batches."""
+        rest = list(range(len(texts)))
+        if self.share_prefix and self._prefix_sharing_supported():
+            # The pairs of one query share their prompt up to the candidate (the query, and for I2T its image):
+            # that prefix is encoded once per query and its KV cache reused for every candidate.
+            keys = self._query_keys(direction, queries, candidate_images, query_images)
+            groups: dict[Any, list[int]] = {}
+            for i, key in enumerate(keys):
+                groups.setdefault(key, []).append(i)
+            rest = []
+            for members in groups.values():
+                if len(members) < 2:
+                    rest += members
+                    continue
+                for start in range(0, len(members), self.batch_size):
+                    idx = members[start : start + self.batch_size]
+                    batch_images = [images[i] for i in idx] if images is not None else None
+                    scores[idx] = self._score_shared([texts[i] for i in idx], batch_images)
+        # Longest first, so each batch holds prompts of similar length (less padding); scores go back in place.
+        order = sorted(rest, key=lambda i: -len(texts[i][0]["content"][-1]["text"]))
+        starts = range(0, len(order), self.batch_size)
+        if self.show_progress:
+            from tqdm.auto import tqdm
+
+            starts = tqdm(starts, desc="GSV", unit="batch")
+        for start in starts:
+            idx = order[start : start + self.batch_size]
+            batch_images = [images[i] for i in idx] if images is not None else None
+            scores[idx] = self._score_batch([texts[i] for i in idx], batch_images)
 
     # ------------------------------------------------------------------ internals
 

@@ -203,3 +203,4 @@ def test_retrieve_and_evaluate_share_the_search_flags(tmp_path):
         parsed, _ = parser(f"semcore-hf {name}").parse_command(flags)
         search = next(p for p in parsed if isinstance(p, SearchArguments))
         assert (search.num_beams, search.max_num_beams, search.batch_size, search.certify) == (7, 40, 3, None)
+        assert search.autocast == "none"

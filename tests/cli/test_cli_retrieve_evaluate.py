@@ -168,3 +168,11 @@ def test_evaluate_k1_beam1(sid_lm_dir, sid_llava_dir, built_both, karpathy_corpu
     assert not any(key.startswith("recall@") and key != "recall@1" for key in m["metrics"])
     assert m["exact_fraction"] == m["exact_at_1_fraction"] == 1.0
     assert all(len(p["ranked"]) == 1 for p in _lines(tmp_path / "predictions.jsonl"))
+
+
+def test_retrieve_with_bf16_autocast_tracks_fp32(sid_lm_dir, built_both, capsys):
+    argv = ["retrieve", "--model", sid_lm_dir, "--index", str(built_both / "t2i_index"), "-k", "1"]
+    argv += ["--device", "cpu", "--json", "--query", "a dog on the grass", "--max-num-beams", "64"]
+    (fp32,) = _json_out(capsys, argv)
+    (bf16,) = _json_out(capsys, [*argv, "--autocast", "bf16"])
+    assert bf16["results"][0]["score"] == pytest.approx(fp32["results"][0]["score"], abs=0.05)

@@ -222,3 +222,20 @@ def test_text_queries_against_an_image_to_text_index_are_refused(sid_lm_dir, sma
     retriever = SemCORERetriever.from_pretrained(sid_lm_dir, index, device="cpu")
     with pytest.raises(ValueError, match="index holds text targets"):
         retriever.retrieve(QUERIES[:1], k=2)
+
+
+def test_bf16_autocast_search_is_exact_for_its_own_scores(sid_lm_dir, small_index):
+    """Under autocast the search certifies the scores the model computes so, close to the fp32 ones."""
+    fp32 = SemCORERetriever.from_pretrained(sid_lm_dir, small_index, device="cpu")
+    bf16 = SemCORERetriever.from_pretrained(sid_lm_dir, small_index, device="cpu", autocast="bf16")
+    seqs = bf16.extension.encode(small_index.sids, bf16.processing_class)
+    for q in QUERIES:
+        got = bf16.retrieve([q], k=3, max_num_beams=64, certify=3)[0]
+        want = fp32.retrieve([q], k=3, max_num_beams=64, certify=3)[0]
+        assert [r["score"] for r in got] == pytest.approx([r["score"] for r in want], abs=0.05)
+        from semcore_hf.modeling import autocast_inference
+
+        with autocast_inference(bf16.model, "bf16"):
+            ref = _testing.exhaustive_sid_scores(bf16.model, bf16.processing_class, seqs, t2i_prompt(q), score="mean")
+        best = max(ref)
+        assert got[0]["score"] == pytest.approx(best, abs=0.02)  # other shapes, other bf16 rounding: close, not equal

@@ -283,3 +283,19 @@ def test_trained_verifier_ranks_the_planted_match_first(tiny_lm_dir, tmp_path):
         scores = scorer.score([q] * 4, [*distractors, match])
         assert int(scores.argmax()) == 3 and float(scores[3] - scores[:3].max()) > 1.0, (q, scores)
     assert int(scorer.score(["a new query about a horse"] * 4, [*distractors, match]).argmax()) == 3
+
+
+@pytest.mark.parametrize("kind", ["lm", "vlm"])
+def test_bf16_autocast_scores_track_fp32(lm_scorer, vlm_scorer, images, kind):
+    """Body in bf16, head in fp32: scores move by the body's rounding only (plain bf16 autocast quantises them)."""
+    scorer = lm_scorer if kind == "lm" else vlm_scorer
+    fast = GSVScorer(scorer.model, scorer.processor, autocast="bf16")
+    if kind == "lm":
+        args, kwargs = (QUERIES, CAPTIONS), {}
+    else:
+        args, kwargs = (QUERIES, None), {"candidate_images": images}
+    ref, got = scorer.score(*args, **kwargs), fast.score(*args, **kwargs)
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got, ref, atol=0.05, rtol=0)
+    assert len(torch.unique(got)) == len(torch.unique(ref))  # no ties made by rounding
+    assert not torch.is_autocast_enabled("cpu")
