@@ -11,6 +11,10 @@ measures, at batch 1 and batch 8, for each beam count:
 - `search + widening`: `SemCORERetriever.retrieve` as users run it (uncertified queries searched again with twice
   the beams, up to `max_num_beams`).
 
+`--autocast none bf16` repeats every row with the model body under bf16 autocast and the head in fp32
+(`semcore_hf.modeling.autocast_inference`, what `--autocast bf16` runs), `generate` included, and prints each row's
+ratio to the fp32 `generate` too.
+
     python benchmarks/bench_retrieval.py --model outputs/demo/semantic/model --index outputs/demo/semantic/t2i_index
 """
 
@@ -45,6 +49,8 @@ def main() -> None:
     p.add_argument("--queries", type=int, default=48)
     p.add_argument("--beams", type=int, nargs="+", default=[5, 10, 20])
     p.add_argument("--batch", type=int, nargs="+", default=[1, 8])
+    p.add_argument("--autocast", nargs="+", default=["none"], choices=["none", "bf16"])
+    p.add_argument("--certify", type=int, nargs="*", default=[1, 10], help="widened rows (none: skip them)")
     p.add_argument("--output-dir", default="outputs/bench")
     args = p.parse_args()
 
@@ -53,7 +59,8 @@ def main() -> None:
     from semcore_hf.data.prompts import t2i_prompt
     from semcore_hf.decoding.search import sid_beam_search
     from semcore_hf.evaluation import recall_at_k
-    from semcore_hf.modeling import encode_prompts
+    from semcore_hf.modeling import autocast_inference, encode_prompts
+    from semcore_hf.modeling.precision import resolve_autocast_dtype
     from semcore_hf.retrieval import SemCORERetriever
 
     qs = demo_queries(Path(args.cache_dir), args.queries)
@@ -74,74 +81,88 @@ def main() -> None:
                     out.append(t)
         return out
 
-    for bs in args.batch:
-        for beams in args.beams:
-            # unconstrained generate: same prompt, beams and number of new tokens
-            t0 = time.perf_counter()
-            for queries, _ in batches(bs):
-                enc = encode_prompts(proc, [t2i_prompt(q) for q in queries])
-                with torch.no_grad():
-                    model.generate(
-                        **enc, num_beams=beams, num_return_sequences=beams, do_sample=False,
-                        max_new_tokens=trie.max_depth, min_new_tokens=trie.max_depth, pad_token_id=pad,
-                        early_stopping=False,
-                    )  # fmt: skip
-            gen_ms = 1e3 * (time.perf_counter() - t0) / len(qs)
-            # one constrained pass, no widening
-            t0 = time.perf_counter()
-            ranked, exact1, exact10 = [], 0, 0
-            for queries, _ in batches(bs):
-                enc = encode_prompts(proc, [t2i_prompt(q) for q in queries])
-                out = sid_beam_search(model, enc, trie, beams, 10, pad_token_id=pad)
-                for rows, scores, bound in zip(out.sid_rows.tolist(), out.scores.tolist(), out.pruned_bound.tolist()):
-                    rows = [r for r in rows if r >= 0]
-                    ranked.append(targets(rows))
-                    exact1 += bool(scores) and scores[0] >= bound
-                    exact10 += all(s >= bound for s in scores[: len(rows)])
-            search_ms = 1e3 * (time.perf_counter() - t0) / len(qs)
-            m = recall_at_k([r[:10] for r in ranked], qs.relevant, k=(1, 10))
-            # as users run it: widening until the top-1 / the top-10 is certified
-            widened = {}
-            for certify in (1, 10):
-                t0 = time.perf_counter()
-                res = retriever.retrieve(qs.queries, k=10, num_beams=beams, batch_size=bs, certify=certify)
-                ms = 1e3 * (time.perf_counter() - t0) / len(qs)
-                wm = recall_at_k([[r["target_id"] for r in per] for per in res], qs.relevant, k=(1, 10))
-                widened[certify] = {
-                    "ms_per_query": ms,
-                    "recall@1": wm["recall@1"],
-                    "recall@10": wm["recall@10"],
-                    "exact_at_1": sum(per[0]["exact"] for per in res) / len(res),
-                    "exact_top10": sum(all(r["exact"] for r in per) for per in res) / len(res),
+    fp32_generate: dict[tuple[int, int], float] = {}
+    for precision in args.autocast:
+        retriever.autocast = resolve_autocast_dtype(precision)
+        for bs in args.batch:
+            for beams in args.beams:
+                with autocast_inference(model, precision):
+                    # unconstrained generate: same prompt, beams and number of new tokens
+                    t0 = time.perf_counter()
+                    for queries, _ in batches(bs):
+                        enc = encode_prompts(proc, [t2i_prompt(q) for q in queries])
+                        with torch.no_grad():
+                            model.generate(
+                                **enc, num_beams=beams, num_return_sequences=beams, do_sample=False,
+                                max_new_tokens=trie.max_depth, min_new_tokens=trie.max_depth, pad_token_id=pad,
+                                early_stopping=False,
+                            )  # fmt: skip
+                    gen_ms = 1e3 * (time.perf_counter() - t0) / len(qs)
+                    # one constrained pass, no widening
+                    t0 = time.perf_counter()
+                    ranked, exact1, exact10 = [], 0, 0
+                    for queries, _ in batches(bs):
+                        enc = encode_prompts(proc, [t2i_prompt(q) for q in queries])
+                        out = sid_beam_search(model, enc, trie, beams, 10, pad_token_id=pad)
+                        for rows, scores, bound in zip(
+                            out.sid_rows.tolist(), out.scores.tolist(), out.pruned_bound.tolist()
+                        ):
+                            rows = [r for r in rows if r >= 0]
+                            ranked.append(targets(rows))
+                            exact1 += bool(scores) and scores[0] >= bound
+                            exact10 += all(s >= bound for s in scores[: len(rows)])
+                    search_ms = 1e3 * (time.perf_counter() - t0) / len(qs)
+                if precision == "none":
+                    fp32_generate[(bs, beams)] = gen_ms
+                m = recall_at_k([r[:10] for r in ranked], qs.relevant, k=(1, 10))
+                # as users run it: widening until the top-1 / the top-10 is certified
+                widened = {}
+                for certify in args.certify:
+                    t0 = time.perf_counter()
+                    res = retriever.retrieve(qs.queries, k=10, num_beams=beams, batch_size=bs, certify=certify)
+                    ms = 1e3 * (time.perf_counter() - t0) / len(qs)
+                    wm = recall_at_k([[r["target_id"] for r in per] for per in res], qs.relevant, k=(1, 10))
+                    widened[certify] = {
+                        "ms_per_query": ms,
+                        "recall@1": wm["recall@1"],
+                        "recall@10": wm["recall@10"],
+                        "exact_at_1": sum(per[0]["exact"] for per in res) / len(res),
+                        "exact_top10": sum(all(r["exact"] for r in per) for per in res) / len(res),
+                    }
+                row = {
+                    "autocast": precision,
+                    "batch": bs,
+                    "beams": beams,
+                    "generate_ms": gen_ms,
+                    "search_ms": search_ms,
+                    "ratio": search_ms / gen_ms,
+                    "ratio_to_fp32_generate": search_ms / fp32_generate.get((bs, beams), float("nan")),
+                    "search_recall@1": m["recall@1"],
+                    "search_recall@10": m["recall@10"],
+                    "search_exact_at_1": exact1 / len(qs),
+                    "search_exact_top10": exact10 / len(qs),
+                    "widened": widened,
                 }
-            row = {
-                "batch": bs,
-                "beams": beams,
-                "generate_ms": gen_ms,
-                "search_ms": search_ms,
-                "ratio": search_ms / gen_ms,
-                "search_recall@1": m["recall@1"],
-                "search_recall@10": m["recall@10"],
-                "search_exact_at_1": exact1 / len(qs),
-                "search_exact_top10": exact10 / len(qs),
-                "widened": widened,
-            }
-            results.append(row)
-            print(json.dumps(row), flush=True)
+                results.append(row)
+                print(json.dumps(row), flush=True)
 
     print(f"\n{len(qs)} demo test queries, gallery {len(qs.gallery)} images, {torch.get_num_threads()} threads, CPU")
     print(
-        "| batch | beams | generate ms/q | search ms/q | ratio | R@1 | certified @1 / top-10 | "
-        "widened to certify top-1: ms/q, R@1 | widened to certify top-10: ms/q, R@1, certified |"
+        "| autocast | batch | beams | generate ms/q | search ms/q | ratio | ratio to fp32 generate | R@1 | "
+        "certified @1 / top-10 | "
+        + " | ".join(f"widened to certify top-{c}: ms/q, R@1, certified" for c in args.certify)
+        + " |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---|---|---|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|" + "---|" * len(args.certify))
     for r in results:
-        w1, w10 = r["widened"][1], r["widened"][10]
+        widened = " | ".join(
+            f"{w['ms_per_query']:.0f}, {100 * w['recall@1']:.1f}, {100 * w['exact_top10']:.0f}%"
+            for w in r["widened"].values()
+        )
         print(
-            f"| {r['batch']} | {r['beams']} | {r['generate_ms']:.0f} | {r['search_ms']:.0f} | {r['ratio']:.2f} | "
-            f"{100 * r['search_recall@1']:.1f} | {100 * r['search_exact_at_1']:.0f}% / "
-            f"{100 * r['search_exact_top10']:.0f}% | {w1['ms_per_query']:.0f}, {100 * w1['recall@1']:.1f} | "
-            f"{w10['ms_per_query']:.0f}, {100 * w10['recall@1']:.1f}, {100 * w10['exact_top10']:.0f}% |"
+            f"| {r['autocast']} | {r['batch']} | {r['beams']} | {r['generate_ms']:.0f} | {r['search_ms']:.0f} | "
+            f"{r['ratio']:.2f} | {r['ratio_to_fp32_generate']:.2f} | {100 * r['search_recall@1']:.1f} | "
+            f"{100 * r['search_exact_at_1']:.0f}% / {100 * r['search_exact_top10']:.0f}% | {widened} |"
         )
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)

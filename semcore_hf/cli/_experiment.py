@@ -217,13 +217,15 @@ def evaluate_kind(
     direction: str = "t2i",
     candidate_images: dict[str, str] | None = None,
     max_num_beams: int | None = None,
+    autocast: str | None = None,
 ) -> None:
     """Test rows of one trained model and direction: generation, + GSV (weight tuned on validation) and, for T2I,
     the growing corpus (`qsets` = (validation, test, growing or None)). `max_num_beams` caps the search's widening
     (`num_beams` turns it off: one beam search per query, its ranks still flagged exact or not).
 
     `texts_by_id` holds the candidate texts GSV is shown: the image texts (T2I with a text-only model) or the
-    captions (I2T); `candidate_images` the candidate images (T2I with a VLM).
+    captions (I2T); `candidate_images` the candidate images (T2I with a VLM). `autocast` (`"bf16"`) runs search and
+    GSV with the model body under autocast (`semcore_hf.modeling.autocast_inference`).
     """
     from semcore_hf.evaluation import evaluate_retriever, tune_gsv_weight
     from semcore_hf.retrieval import SemCORERetriever
@@ -240,6 +242,7 @@ def evaluate_kind(
         gsv=gsv,
         candidate_texts=texts_by_id,
         candidate_images=candidate_images,
+        autocast=autocast,
     )
     search = {"num_beams": num_beams, "max_num_beams": max_num_beams}
     run.results[name] = evaluate_retriever(retriever, test, k=K, show_progress=True, **search)
@@ -255,6 +258,7 @@ def evaluate_kind(
             candidate_texts=texts_by_id,
             candidate_images=candidate_images,
             gallery=gallery,
+            autocast=retriever.autocast,
         )
 
     if gsv:
@@ -279,11 +283,11 @@ def evaluate_kind(
         run.timings["growing"] = time.perf_counter() - t
 
 
-def untrained_row(base_dir: str, index, test, num_beams: int) -> dict:
+def untrained_row(base_dir: str, index, test, num_beams: int, autocast: str | None = None) -> dict:
     from semcore_hf.evaluation import evaluate_retriever
     from semcore_hf.retrieval import SemCORERetriever
 
-    base = SemCORERetriever.from_pretrained(base_dir, index, device="cpu", gallery=test.gallery)
+    base = SemCORERetriever.from_pretrained(base_dir, index, device="cpu", gallery=test.gallery, autocast=autocast)
     # One beam search per query: an untrained model's flat scores almost never certify a rank, so widening would
     # search up to max(4 x beams, 32) beams per query for a row that is at chance either way.
     return evaluate_retriever(base, test, k=K, num_beams=num_beams, max_num_beams=num_beams, show_progress=True)

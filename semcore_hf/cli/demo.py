@@ -89,6 +89,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--text-only, demo_vlm_dinov2_smollm2_cpu.yaml otherwise).",
     )
     parser.add_argument("--seed", type=non_negative_int, default=0, help="Seed of everything (default: 0).")
+    parser.add_argument(
+        "--autocast",
+        choices=["auto", "none", "bf16"],
+        default="auto",
+        help="Retrieval and GSV with the model body under bf16 autocast, the head in fp32 (auto: bf16 where the CPU "
+        "has AVX512-BF16 or AMX; none: fp32). Training follows the recipe's bf16 flag.",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -100,6 +107,11 @@ def run(args: argparse.Namespace) -> int:
     from semcore_hf.evaluation import plot_recall_curves
 
     torch.manual_seed(args.seed)
+    if args.autocast == "auto":
+        from semcore_hf.modeling.precision import cpu_has_fast_bf16
+
+        args.autocast = "bf16" if cpu_has_fast_bf16() else "none"
+    print(f"Retrieval and GSV run {'with bf16 autocast (head in fp32)' if args.autocast == 'bf16' else 'in fp32'}")
     out = Path(args.output_dir)
     cache = Path(args.cache_dir)
     timings: dict[str, float] = {}
@@ -132,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
         "timings_s": timings,
         "device": "cpu",
         "torch_threads": torch.get_num_threads(),
+        "autocast": args.autocast,
     }
     atomic_write_text(out / "results.json", json.dumps(summary, indent=2))
     for direction, d in directions.items():
@@ -176,7 +189,10 @@ def _text_only(args, assets, rows, held_out, out, epochs, timings):
         )
         run.timings["train"] = time.perf_counter() - t
         print(f"[4/5] Evaluating the {kind} model on {len(test)} test queries")
-        ex.evaluate_kind(run, (val, test, growing), texts_by_id, args.num_beams, gsv=True, minilm=assets["minilm"])
+        ex.evaluate_kind(
+            run, (val, test, growing), texts_by_id, args.num_beams, gsv=True, minilm=assets["minilm"],
+            autocast=args.autocast,
+        )  # fmt: skip
         runs.append(run)
     t = time.perf_counter()
     base_dir = Path(args.cache_dir) / "SmolLM2-135M-Instruct-sid-ready"
@@ -185,7 +201,9 @@ def _text_only(args, assets, rows, held_out, out, epochs, timings):
     results: dict[str, dict] = {}
     for run in runs:
         results.update(run.results)
-    results["SmolLM2-135M untrained, same trie"] = ex.untrained_row(str(base_dir), runs[0].index, test, args.num_beams)
+    results["SmolLM2-135M untrained, same trie"] = ex.untrained_row(
+        str(base_dir), runs[0].index, test, args.num_beams, args.autocast
+    )
     results["Dense MiniLM (query vs image text)"] = ex.dense_row(assets["minilm"], test, texts_by_id)
     results["Dense MiniLM, targets added after training"] = ex.dense_row(assets["minilm"], growing, texts_by_id)
     timings["untrained_and_dense"] = time.perf_counter() - t
@@ -245,12 +263,12 @@ def _unified_vlm(args, assets, rows, held_out, out, epochs, timings):
         t2i = ex.Run(kind, t2i_index, model_dir, timings=dict(timing))
         ex.evaluate_kind(
             t2i, (val, test, growing), generated, args.num_beams, gsv=True, minilm=assets["minilm"],
-            candidate_images=image_paths,
+            candidate_images=image_paths, autocast=args.autocast,
         )  # fmt: skip
         i2t = ex.Run(kind, i2t_index, model_dir)
         ex.evaluate_kind(
             i2t, (val_i2t, test_i2t, None), caption_texts, args.num_beams, gsv=True, minilm=assets["minilm"],
-            direction="i2t",
+            direction="i2t", autocast=args.autocast,
         )  # fmt: skip
         t2i_runs.append(t2i)
         i2t_runs.append(i2t)
@@ -262,8 +280,10 @@ def _unified_vlm(args, assets, rows, held_out, out, epochs, timings):
     for run in i2t_runs:
         i2t_results.update(run.results)
     untrained = "The aligned VLM before SemCORE training, same trie"
-    t2i_results[untrained] = ex.untrained_row(str(aligned), t2i_runs[0].index, test, args.num_beams)
-    i2t_results[untrained] = ex.untrained_row(str(aligned), i2t_runs[0].index, test_i2t, args.num_beams)
+    t2i_results[untrained] = ex.untrained_row(str(aligned), t2i_runs[0].index, test, args.num_beams, args.autocast)
+    i2t_results[untrained] = ex.untrained_row(
+        str(aligned), i2t_runs[0].index, test_i2t, args.num_beams, args.autocast
+    )
     t2i_results["Dense MiniLM (query vs generated caption)"] = ex.dense_row(assets["minilm"], test, generated)
     t2i_results["Dense MiniLM, targets added after training"] = ex.dense_row(assets["minilm"], growing, generated)
     i2t_results["Dense: nearest training image (DINOv2) lends its caption, MiniLM ranks"] = ex.dense_i2t_row(
