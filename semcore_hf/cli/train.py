@@ -25,6 +25,25 @@ def run(sid_args, script_args, sft_args, model_args, dataset_args) -> int:
                         ("--dataset_name", script_args.dataset_name)):  # fmt: skip
         if value and looks_like_local_path(value) and not os.path.exists(os.path.expanduser(value)):
             raise UsageError(f"{flag}: no such folder: {value} (a local path or a Hub id user/name)")
-    out = train(sid_args, script_args, sft_args, model_args, dataset_args)
+    if sid_args.recall_eval_source and not sid_args.sid_index:
+        raise ValueError("--recall_eval_source needs --sid_index (the index of the targets to retrieve).")
+    callbacks = [_recall_evaluator(sid_args)] if sid_args.recall_eval_source else []
+    out = train(sid_args, script_args, sft_args, model_args, dataset_args, callbacks=callbacks)
     print(f"Trained model written to {out}")
     return 0
+
+
+def _recall_evaluator(sid_args):
+    """The Recall@K evaluator `--recall_eval_source` runs at the end of every epoch."""
+    from semcore_hf.evaluation import SIDRetrievalEvaluator
+    from semcore_hf.identifiers import SIDIndex
+
+    index = SIDIndex.from_pretrained(sid_args.sid_index)
+    return SIDRetrievalEvaluator.from_source(
+        sid_args.recall_eval_source,
+        index,
+        split=sid_args.recall_eval_split,
+        image_root=sid_args.recall_eval_image_root,
+        max_queries=sid_args.recall_eval_max_queries,
+        k=tuple(sid_args.recall_eval_k),
+    )

@@ -37,7 +37,9 @@ def make_parser(prog: str | None = None):
     return TrlParser((SIDTrainingArguments, ScriptArguments, SFTConfig, ModelConfig, DatasetMixtureConfig), prog=prog)
 
 
-def train(sid_args: SIDTrainingArguments, script_args, training_args, model_args, dataset_args=None) -> str:
+def train(
+    sid_args: SIDTrainingArguments, script_args, training_args, model_args, dataset_args=None, callbacks=None
+) -> str:
     """Prepare the base model for SIDs (unless it already is SID-ready) and fine-tune it with TRL's `SFTTrainer`.
 
     Under `accelerate launch` / `torchrun` the preparation runs once, on the main process, while the others wait
@@ -51,6 +53,9 @@ def train(sid_args: SIDTrainingArguments, script_args, training_args, model_args
             instead of by the trainer, whose generic card would replace ours.
         model_args (`trl.ModelConfig`): base model and LoRA options.
         dataset_args (`trl.DatasetMixtureConfig`, *optional*): a `datasets:` mixture instead of `dataset_name`.
+        callbacks (`list`, *optional*): objects with an `attach(trainer)` method, attached before training, e.g.
+            `semcore_hf.evaluation.SIDRetrievalEvaluator` (what `semcore-hf train --recall_eval_source` builds).
+            Training never imports evaluation itself: the data flow runs one way.
 
     Returns:
         `str`: the output directory holding the trained model (or adapter), its tokenizer/processor, the
@@ -60,8 +65,11 @@ def train(sid_args: SIDTrainingArguments, script_args, training_args, model_args
 
     if not model_args.model_name_or_path:
         raise ValueError("Set `model_name_or_path` (in the recipe YAML or with --model_name_or_path).")
-    if sid_args.recall_eval_source and not sid_args.sid_index:
-        raise ValueError("--recall_eval_source needs --sid_index (the index of the targets to retrieve).")
+    if sid_args.recall_eval_source and not callbacks:
+        raise ValueError(
+            "recall_eval_source is turned into an evaluator by `semcore-hf train`; from Python pass "
+            "callbacks=[SIDRetrievalEvaluator.from_source(source, index, ...)] (semcore_hf.evaluation)."
+        )
     base = model_args.model_name_or_path
     kind = sid_args.model_kind
     if kind == "auto":
@@ -111,8 +119,8 @@ def train(sid_args: SIDTrainingArguments, script_args, training_args, model_args
         peft_config=peft_config,
     )
     _expose_trainable_tokens_bias(trainer.model)
-    if sid_args.recall_eval_source:
-        _recall_evaluator(sid_args).attach(trainer)
+    for callback in callbacks or ():
+        callback.attach(trainer)
     logger.info("SFT on %d process(es) (%s)", training_args.world_size, training_args.parallel_mode.value)
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     trainer.save_model(training_args.output_dir)
@@ -209,22 +217,6 @@ def _with_sid_token_rows(peft_config, model, new_ids: list[int]):
     if tied:
         return replace(peft_config, trainable_token_indices=list(new_ids))
     return replace(peft_config, trainable_token_indices={names[inp]: list(new_ids), names[out]: list(new_ids)})
-
-
-def _recall_evaluator(sid_args):
-    """The Recall@K evaluator `semcore-hf train --recall_eval_source` runs at the end of every epoch."""
-    from semcore_hf.evaluation import SIDRetrievalEvaluator
-    from semcore_hf.identifiers import SIDIndex
-
-    index = SIDIndex.from_pretrained(sid_args.sid_index)
-    return SIDRetrievalEvaluator.from_source(
-        sid_args.recall_eval_source,
-        index,
-        split=sid_args.recall_eval_split,
-        image_root=sid_args.recall_eval_image_root,
-        max_queries=sid_args.recall_eval_max_queries,
-        k=tuple(sid_args.recall_eval_k),
-    )
 
 
 _TRAINING_COLUMNS = ("prompt", "completion", "images")
