@@ -18,7 +18,7 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-PSEUDO_QUERY_INSTRUCTION = "Each picture is named by its file path; write what someone looking for it would type."
+PSEUDO_QUERY_INSTRUCTION = "For each picture, write the short description someone searching for it would type."
 _NAME, _QUERY = "Picture", "Query"
 
 
