@@ -46,6 +46,7 @@ def generate_pseudo_queries(
     seed: int = 0,
     instruction: str = PSEUDO_QUERY_INSTRUCTION,
     show_progress: bool = True,
+    autocast: str | None = None,
 ) -> list[list[str]]:
     """Write `num_queries` pseudo-queries for each target text with a causal LM, few-shot (InPars / doc2query).
 
@@ -68,6 +69,8 @@ def generate_pseudo_queries(
         seed (`int`, defaults to 0): seed of the sampling.
         instruction (`str`, defaults to `PSEUDO_QUERY_INSTRUCTION`): the prompt's first line.
         show_progress (`bool`, defaults to `True`): tqdm progress bar.
+        autocast (`str`, *optional*): `"bf16"` runs the model body under autocast, the head in fp32
+            (`semcore_hf.modeling.autocast_inference`); about twice as fast where bf16 is native.
 
     Returns:
         `list[list[str]]`: the pseudo-queries of each text, in the order of `texts`.
@@ -79,7 +82,7 @@ def generate_pseudo_queries(
     from tqdm.auto import tqdm
     from transformers import GenerationConfig
 
-    from semcore_hf.modeling import left_pad
+    from semcore_hf.modeling import autocast_inference, left_pad
 
     for name, value in (("num_queries", num_queries), ("max_new_tokens", max_new_tokens), ("batch_size", batch_size)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -116,7 +119,7 @@ def generate_pseudo_queries(
         inputs = left_pad([tokenizer(p)["input_ids"] for p in prompts], tokenizer)
         inputs = {k: v.to(model.device) for k, v in inputs.items()}
         width = inputs["input_ids"].shape[1]
-        with torch.inference_mode(), _own_generation_settings(model):
+        with torch.inference_mode(), _own_generation_settings(model), autocast_inference(model, autocast):
             greedy = model.generate(**inputs, generation_config=greedy_config)
             rows = [[q] for q in _decode(tokenizer, greedy, width)]
             if num_queries > 1:

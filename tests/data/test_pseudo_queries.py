@@ -102,3 +102,12 @@ def test_new_pseudo_queries_are_new_rows(source, indexes, tmp_path):
     b = build_sid_dataset(source, pseudo_queries={i: ["second"] for i in ids}, **kw)["pseudo_t2i"]
     assert a["train"][0]["prompt"][0]["content"].endswith("first")
     assert b["train"][0]["prompt"][0]["content"].endswith("second")
+
+
+def test_bf16_autocast_writes_well_formed_queries(lm):
+    model, tok = lm
+    out = generate_pseudo_queries(
+        ["red truck", "green apple"], model, tok, EXAMPLES, num_queries=2, max_new_tokens=6, autocast="bf16",
+        show_progress=False,
+    )  # fmt: skip
+    assert len(out) == 2 and all(1 <= len(qs) <= 2 and all("\n" not in q for q in qs) for qs in out)
