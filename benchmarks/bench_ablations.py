@@ -145,8 +145,8 @@ def legacy_index(index, texts_by_id: dict, minilm: str, settings: dict, seed: in
         request = Path(tmp) / "request.json"
         legacy_settings = {**settings, "resolve_collisions": True, "seed": seed}
         request.write_text(json.dumps({"ids": ids, "texts": texts, "minilm": minilm, "settings": legacy_settings}))
-        tables_path = out / "legacy_tables.json"
         out.mkdir(parents=True, exist_ok=True)
+        tables_path = (out / "legacy_tables.json").resolve()  # the builder runs in the temporary folder
         env = {**os.environ, "PYTHONPATH": str(tree)}
         script = str(repo / "benchmarks" / "_legacy_sids.py")
         subprocess.run([sys.executable, script, str(request), str(tables_path)], check=True, env=env, cwd=tmp)
