@@ -174,10 +174,14 @@ def pseudo_queries(rows, model_dir: str, path: Path, seed: int, num_queries: int
 
     if path.is_file():
         return json.loads(path.read_text())
+    from semcore_hf.modeling.precision import cpu_has_fast_bf16
+
     model, tokenizer, _ = load_model_and_processor(model_dir, "causal_lm")
+    autocast = "bf16" if cpu_has_fast_bf16() else None
     out = pseudo_queries_for_source(
-        rows, model.eval(), get_tokenizer(tokenizer), num_queries=num_queries, seed=seed, batch_size=32
-    )
+        rows, model.eval(), get_tokenizer(tokenizer), num_queries=num_queries, seed=seed, batch_size=32,
+        autocast=autocast,
+    )  # fmt: skip
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=1))
     return out
