@@ -224,11 +224,12 @@ def main() -> None:
         results[name] = run_config(name, overrides, args, assets, rows, held_out, qsets)
     out = Path(args.output_dir)
     lines = [
-        f"Ablations on the demo data (SmolLM2-135M, {args.epochs:g} epoch(s) per configuration, test queries over "
-        "the test images)",
+        f"Ablations on the demo data (SmolLM2-135M, {args.epochs:g} epoch(s) per configuration unless the epochs "
+        "column says otherwise, test queries over the test images)",
         "",
-        "| configuration | row | R@1 | R@5 | R@10 | MRR | SIDs | collision groups | ms/query |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| configuration | row | R@1 | R@5 | R@10 | MRR | SIDs | collision groups | training rows x epochs | ms/query "
+        "|",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, r in results.items():
         rep = r["identifiers"]
@@ -237,7 +238,7 @@ def main() -> None:
             lines.append(
                 f"| {name} | {row} | {100 * m['recall@1']:.1f} | {100 * m['recall@5']:.1f} | "
                 f"{100 * m['recall@10']:.1f} | {m['mrr']:.3f} | {rep['num_sids']} | {rep['num_groups']} | "
-                f"{1000 * v['seconds_per_query']:.0f} |"
+                f"{r['training_rows']:,} x {r.get('epochs') or args.epochs:g} | {1000 * v['seconds_per_query']:.0f} |"
             )
     table = "\n".join(lines) + "\n"
     print(table)
