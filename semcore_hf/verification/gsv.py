@@ -35,7 +35,7 @@ from semcore_hf.data.prompts import (
     YES,
     user_message,
 )
-from semcore_hf.modeling import encode_prompts, get_tokenizer, is_vlm, open_image, render_prompt
+from semcore_hf.modeling import encode_prompts, get_tokenizer, is_vlm, left_pad, open_image, render_prompt
 from semcore_hf.modeling.precision import autocast_inference, resolve_autocast_dtype
 
 __all__ = ["GSVScorer"]
@@ -410,14 +410,9 @@ class GSVScorer:
         with torch.inference_mode():
             cache = self.model(**prefix).past_key_values
             cache.batch_repeat_interleave(len(rows))
-            suffixes = [r[shared:] for r in rows]
-            width = max(len(x) for x in suffixes)
-            pad = self.tokenizer.pad_token_id
-            suffix_ids = torch.full((len(rows), width), pad, dtype=torch.long)
-            suffix_mask = torch.zeros((len(rows), width), dtype=torch.long)
-            for i, x in enumerate(suffixes):  # left-padded, so every row's last position is its answer position
-                suffix_ids[i, width - len(x) :] = x
-                suffix_mask[i, width - len(x) :] = 1
+            # left-padded, so every row's last position is its answer position
+            suffix = left_pad([r[shared:].tolist() for r in rows], self.tokenizer)
+            suffix_ids, suffix_mask = suffix["input_ids"], suffix["attention_mask"]
             inputs = {
                 "input_ids": suffix_ids.to(device),
                 "attention_mask": torch.cat([torch.ones(len(rows), shared, dtype=torch.long), suffix_mask], 1).to(
