@@ -156,13 +156,13 @@ def make_parser(prog: str):
 
 def _check_arguments(args: BuildSIDsArguments):
     """Check every flag combination before any data is loaded; returns the generated captions (or `None`)."""
-    from semcore_hf.data.builder import I2T_TASKS, T2I_TASKS
+    from semcore_hf.data.builder import I2T_TASKS, T2I_INDEX_TASKS
 
     if os.path.exists(args.output_dir) and not os.path.isdir(args.output_dir):
         raise UsageError(f"--output-dir {args.output_dir} is a file, not a folder")
     directions = {"t2i": ("t2i",), "i2t": ("i2t",), "both": ("t2i", "i2t")}[args.direction]
     for task in args.tasks or ():
-        direction = "t2i" if task in (*T2I_TASKS, "pseudo_t2i") else "i2t" if task in I2T_TASKS else None
+        direction = "t2i" if task in T2I_INDEX_TASKS else "i2t" if task in I2T_TASKS else None
         if direction is not None and direction not in directions:  # `caption` needs no index
             raise UsageError(
                 f"--tasks {task} needs the {direction} index, which --direction {args.direction} does not build; "

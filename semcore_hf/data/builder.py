@@ -55,6 +55,8 @@ from semcore_hf.identifiers.sid_format import sid_to_completion
 T2I_TASKS = ("t2i", "memorize_t2i", "verify_t2i")
 I2T_TASKS = ("i2t", "memorize_i2t", "verify_i2t")
 VERIFY_TASKS = ("verify_t2i", "verify_i2t")
+# Every task that needs the image index: the default T2I tasks and `pseudo_t2i` (built only when asked for).
+T2I_INDEX_TASKS = (*T2I_TASKS, "pseudo_t2i")
 # Rows built from the targets alone (no query of the split): trained on every split, test included.
 EVERY_SPLIT_TASKS = ("memorize_t2i", "memorize_i2t", "pseudo_t2i")
 PROMPT_CONTENT_FORMATS = ("auto", "parts", "string")
@@ -347,7 +349,7 @@ def _check_arguments(
     for task in tasks:
         if task == "caption":  # image -> its caption: no identifiers involved
             continue
-        needed, present = ("t2i_index", has_t2i) if task in (*T2I_TASKS, "pseudo_t2i") else ("i2t_index", has_i2t)
+        needed, present = ("t2i_index", has_t2i) if task in T2I_INDEX_TASKS else ("i2t_index", has_i2t)
         if not present:
             raise ValueError(f"Task {task!r} needs `{needed}` (a SIDIndex or its directory).")
     if not isinstance(text_only, bool):
