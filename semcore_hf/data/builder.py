@@ -166,7 +166,7 @@ class SIDDatasetConfig(datasets.BuilderConfig):
     def create_config_id(self, config_kwargs: dict, custom_features: Features | None = None) -> str:
         # The default hashes every kwarg (datasets, indexes) by pickling them; a content fingerprint is cheaper and
         # changes exactly when the emitted rows would.
-        index = self.t2i_index if self.name in T2I_TASKS else self.i2t_index
+        index = self.t2i_index if self.name in T2I_INDEX_TASKS else self.i2t_index
         parts = (
             _FORMAT_REVISION,
             prompts.PROMPT_FORMAT,  # new instruction texts are new rows

@@ -111,3 +111,22 @@ def test_bf16_autocast_writes_well_formed_queries(lm):
         show_progress=False,
     )  # fmt: skip
     assert len(out) == 2 and all(1 <= len(qs) <= 2 and all("\n" not in q for q in qs) for qs in out)
+
+
+def test_a_new_index_is_new_rows(source, tmp_path, tiny_st, tiny_st_dir):
+    """The cache key covers the image index too: SIDs of another index never come back from the cache."""
+    from semcore_hf.data import t2i_targets
+    from semcore_hf.identifiers import SIDBuilder, SIDConfig
+
+    ids, texts = t2i_targets(source)
+    pseudo = {i: ["a query"] for i in ids}
+    got = []
+    for k in (1, 2):
+        cfg = SIDConfig(embedding_model=tiny_st_dir, num_clusters=k, kmeans_n_init=1, lexical_phrases=1)
+        index = SIDBuilder(cfg, embedder=tiny_st).build(texts, ids, show_progress=False)
+        rows = build_sid_dataset(
+            source, t2i_index=index, tasks=["pseudo_t2i"], text_only=True, pseudo_queries=pseudo, cache_dir=tmp_path
+        )["pseudo_t2i"]["train"]
+        assert [r["sid"] for r in rows] == [index.sid_of(r["target_id"]) for r in rows]
+        got.append([r["sid"] for r in rows])
+    assert got[0] != got[1]
